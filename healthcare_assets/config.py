@@ -22,7 +22,7 @@ class Paths:
     home: Path
 
     @classmethod
-    def from_env(cls, home: str | os.PathLike[str] | None = None) -> "Paths":
+    def from_env(cls, home: str | os.PathLike[str] | None = None) -> Paths:
         raw = home if home is not None else os.environ.get(HOME_ENV) or DEFAULT_HOME
         return cls(Path(raw).expanduser().resolve())
 
@@ -58,9 +58,25 @@ class Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and force mode 0700, whatever the umask; refuse a symlink."""
-    path.mkdir(parents=True, exist_ok=True, mode=PHI_MODE)
+    """Create ``path`` and any missing parents with mode 0700 (whatever the umask); refuse a symlink.
+
+    Parents that already exist keep their mode; every directory this call creates is private.
+    """
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=PHI_MODE, exist_ok=True)
+        os.chmod(directory, PHI_MODE)
     if path.is_symlink():
         raise PermissionError(f"refusing to use a symlink as a PHI directory: {path}")
     os.chmod(path, PHI_MODE)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Restrict a file written in the PHI zone to its owner (0600)."""
+    os.chmod(path, 0o600)
     return path

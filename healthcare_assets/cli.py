@@ -1,0 +1,156 @@
+"""The ``healthcare-assets`` command line: run a batch through the pipeline, verify the audit trail, open the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from healthcare_assets.config import HOME_ENV, Paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "home", None):
+        os.environ[HOME_ENV] = str(Path(args.home).expanduser().resolve())
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    return int(args.handler(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="healthcare-assets",
+        description="FHIR data to a validated, monitored, audited clinical risk model, as Dagster assets.",
+    )
+    parser.add_argument("--home", help=f"data directory (default: ${HOME_ENV} or ./.healthcare_assets)")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="land a new export batch and materialize it through every asset")
+    run.add_argument(
+        "--source", choices=["synthetic", "ndjson"], default="synthetic", help="where the batch comes from"
+    )
+    run.add_argument("--patients", type=int, default=2000, help="synthetic: number of patients (default 2000)")
+    run.add_argument("--seed", type=int, default=42, help="synthetic: random seed (default 42)")
+    run.add_argument("--path", help="ndjson: folder of *.ndjson / *.ndjson.gz files (e.g. Synthea output)")
+    run.add_argument("--batch-id", help="partition key for the batch (default: time-stamped and unique)")
+    run.add_argument("--malformed-rate", type=float, help="synthetic: share of malformed lines")
+    run.add_argument("--duplicate-rate", type=float, help="synthetic: share of duplicated lines")
+    run.add_argument("--case-mix-shift", type=float, default=0.0, help="synthetic drift: older, sicker cohort")
+    run.add_argument("--creatinine-shift", type=float, default=0.0, help="synthetic drift: creatinine bias, mg/dL")
+    run.add_argument("--icd10-dropped", action="store_true", help="synthetic drift: SNOMED-only conditions")
+    run.set_defaults(handler=_cmd_run)
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit_commands = audit.add_subparsers(title="audit commands", metavar="AUDIT_COMMAND")
+    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 and name the first bad record")
+    verify.set_defaults(handler=_cmd_audit_verify)
+    show = audit_commands.add_parser("show", help="print the latest audit records")
+    show.add_argument("--limit", type=int, default=20)
+    show.set_defaults(handler=_cmd_audit_show)
+
+    ui = commands.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=_cmd_ui)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")  # Dagster preview/beta warnings would drown the progress lines
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.instance import prepare_dagster_home
+    from healthcare_assets.defs.launcher import launch_batch
+    from healthcare_assets.fhir.landing import new_batch_id, validate_batch_id
+
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)  # step processes inherit the same data directory
+    dagster_home = prepare_dagster_home(paths)
+    if args.source == "ndjson":
+        if not args.path:
+            print("error: --source ndjson needs --path DIR", file=sys.stderr)
+            return 2
+        config = {"source": "ndjson_dir", "path": str(Path(args.path).expanduser().resolve())}
+        kind = "ndjson_dir"
+    else:
+        config = {
+            "source": "synthetic",
+            "patients": args.patients,
+            "seed": args.seed,
+            "case_mix_shift": args.case_mix_shift,
+            "creatinine_shift": args.creatinine_shift,
+            "icd10_dropped": args.icd10_dropped,
+        }
+        if args.malformed_rate is not None:
+            config["malformed_rate"] = args.malformed_rate
+        if args.duplicate_rate is not None:
+            config["duplicate_rate"] = args.duplicate_rate
+        kind = "synthetic"
+    batch_id = validate_batch_id(args.batch_id) if args.batch_id else new_batch_id(kind)
+    print(f"healthcare-assets: batch {batch_id} from {kind} into {paths.home}")
+    with DagsterInstance.get() as instance:
+        result = launch_batch(instance, batch_id, config, printer=lambda line: print(line, flush=True))
+    _print_where(paths, dagster_home, batch_id)
+    if not result.success or result.failed_checks:
+        for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_where(paths: Paths, dagster_home: Path, batch_id: str) -> None:
+    print(
+        f"""
+Where things are:
+  PHI zone (0700)        {paths.batch_dir(batch_id)}
+  warehouse (de-id zone) {paths.warehouse}
+  audit ledger           {paths.audit}   (verify: healthcare-assets audit verify)
+  Dagster instance       {dagster_home}
+Open the UI (runs above are listed there):
+  healthcare-assets ui                     # or: DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml
+  then browse http://127.0.0.1:3000"""
+    )
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from healthcare_assets.audit import AuditLedger, verify_ledger
+
+    ledger = AuditLedger(Paths.from_env().audit)
+    result = verify_ledger(ledger)
+    print(f"{ledger.path}: {result.describe()}")
+    return 0 if result.ok else 1
+
+
+def _cmd_audit_show(args: argparse.Namespace) -> int:
+    from healthcare_assets.audit import AuditLedger
+
+    records = list(AuditLedger(Paths.from_env().audit).records())[-args.limit :]
+    for record in records:
+        counts = ", ".join(f"{k}={v}" for k, v in record.get("counts", {}).items())
+        print(
+            f"#{record['seq']} {record['time']} {record['action']} {record.get('asset_key') or ''}"
+            f"[{record.get('partition') or ''}] run={str(record.get('run_id') or '')[:8]} "
+            f"by={record.get('actor')} {counts} hash={record['hash'][:16]}"
+        )
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from healthcare_assets.defs.instance import prepare_dagster_home
+
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)
+    prepare_dagster_home(paths)
+    command = ["dagster", "dev", "-m", "healthcare_assets.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}")
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

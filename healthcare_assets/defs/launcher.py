@@ -1,0 +1,139 @@
+"""Launch the batch pipeline for a new export batch on the real Dagster instance, showing progress.
+
+The job runs through ``execute_job`` with the definitions' own executor (multiprocess), exactly as a run
+launched from the UI would, so it appears in the UI's run list. A watcher thread follows the run's event log
+and prints one line per step, materialization, check and log message.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
+
+from healthcare_assets.defs.jobs import BATCH_PIPELINE
+from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
+
+LAUNCH_TAG = "healthcare_assets/launch"
+Printer = Callable[[str], None]
+
+
+def batch_pipeline_job():
+    """Module-level so that ``reconstructable`` can rebuild the job in each step's process."""
+    from healthcare_assets.definitions import defs
+
+    return defs.resolve_job_def(BATCH_PIPELINE)
+
+
+@dataclass
+class LaunchResult:
+    run_id: str
+    success: bool
+    failed_checks: list[str]
+    errors: list[str]
+
+
+def launch_batch(
+    instance: DagsterInstance,
+    batch_id: str,
+    source_config: Mapping[str, Any],
+    printer: Printer = print,
+    extra_run_config: Mapping[str, Any] | None = None,
+) -> LaunchResult:
+    """Register ``batch_id`` as a partition and materialize every batch asset for it."""
+    instance.add_dynamic_partitions(EXPORT_BATCH_PARTITIONS, [batch_id])
+    launch_id = f"{batch_id}-{time.time_ns()}"
+    run_config: dict[str, Any] = {
+        "ops": {"raw_fhir_ndjson": {"config": dict(source_config)}},
+        "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+    }
+    for key, value in (extra_run_config or {}).items():
+        run_config.setdefault(key, {}).update(value)
+    watcher = _RunWatcher(instance, launch_id, printer)
+    watcher.start()
+    try:
+        result = execute_job(
+            reconstructable(batch_pipeline_job),
+            instance=instance,
+            run_config=run_config,
+            tags={"dagster/partition": batch_id, LAUNCH_TAG: launch_id},
+        )
+    finally:
+        watcher.stop()
+    return LaunchResult(result.run_id, result.success, watcher.failed_checks, watcher.errors)
+
+
+class _RunWatcher(threading.Thread):
+    def __init__(self, instance: DagsterInstance, launch_id: str, printer: Printer):
+        super().__init__(daemon=True)
+        self.instance, self.launch_id, self.printer = instance, launch_id, printer
+        self._stopping = threading.Event()
+        self.failed_checks: list[str] = []
+        self.errors: list[str] = []
+        self._step_started: dict[str, float] = {}
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=10)
+
+    def run(self) -> None:
+        run_id, cursor = None, None
+        while True:
+            stopping = self._stopping.is_set()
+            if run_id is None:
+                runs = self.instance.get_runs(RunsFilter(tags={LAUNCH_TAG: self.launch_id}), limit=1)
+                run_id = runs[0].run_id if runs else None
+            if run_id is not None:
+                while True:  # drain everything available
+                    conn = self.instance.get_records_for_run(run_id, cursor=cursor, limit=200)
+                    for record in conn.records:
+                        self._show(record.event_log_entry)
+                    cursor = conn.cursor
+                    if not conn.has_more:
+                        break
+            if stopping:
+                return
+            self._stopping.wait(0.3)
+
+    def _show(self, entry: Any) -> None:
+        event = entry.dagster_event
+        step = entry.step_key or ""
+        if event is None:
+            if entry.level >= 20 and step:  # INFO and up from inside a step: the asset's own progress
+                self.printer(f"    {step}: {entry.user_message}")
+            return
+        kind = event.event_type
+        if kind == DagsterEventType.RUN_START:
+            self.printer(f"run {entry.run_id} started")
+        elif kind == DagsterEventType.STEP_START:
+            self._step_started[step] = entry.timestamp
+            self.printer(f"  > {step}")
+        elif kind == DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.step_materialization_data.materialization
+            rows = mat.metadata.get("dagster/row_count")
+            suffix = f" ({rows.value:,} rows)" if rows is not None else ""
+            self.printer(f"  ✔ {mat.asset_key.to_user_string()} materialized{suffix}")
+        elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = event.event_specific_data
+            name = f"{data.asset_key.to_user_string()}:{data.check_name}"
+            if data.passed:
+                self.printer(f"  ✔ check {name} passed")
+            else:
+                self.failed_checks.append(name)
+                self.printer(f"  ✘ check {name} FAILED: {data.description or ''}")
+        elif kind == DagsterEventType.STEP_SUCCESS:
+            took = entry.timestamp - self._step_started.get(step, entry.timestamp)
+            self.printer(f"  < {step} done in {took:.1f} s")
+        elif kind == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "unknown error"
+            self.errors.append(f"{step}: {message}")
+            self.printer(f"  ✘ {step} failed: {message}")
+        elif kind == DagsterEventType.STEP_SKIPPED:
+            self.printer(f"  - {step} skipped (an upstream step failed or a blocking check failed)")
+        elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+            self.printer(f"run {entry.run_id} {'succeeded' if kind == DagsterEventType.RUN_SUCCESS else 'FAILED'}")

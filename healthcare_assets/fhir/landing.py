@@ -1,0 +1,160 @@
+"""Land one export batch in the PHI zone: stage, hash, write the manifest, then rename into place.
+
+Layout under ``$HEALTHCARE_ASSETS_HOME/phi/batches/<batch_id>/`` (all 0700):
+``manifest.json``, ``ndjson/<Type>.ndjson[.gz]`` and ``side/`` (files that are not FHIR data, such as the
+synthetic generator's ground truth, which nothing downstream may read as an input). The batch becomes visible
+only by an atomic rename, so a crash never leaves a half-landed batch, and re-landing a batch replaces the old
+copy only once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from healthcare_assets.audit.canonical import canonical_json, sha256_bytes, sha256_file
+from healthcare_assets.config import ensure_private_dir, private_file
+from healthcare_assets.fhir.ndjson import file_stats, is_gzip, is_ndjson_name, type_from_name
+from healthcare_assets.fhir.sources import BatchSource, ProgressFn
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+_BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def new_batch_id(kind: str, now: datetime | None = None) -> str:
+    """Sortable, unique, readable: ``20261125T150823Z-synthetic-3fa9c1``."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{kind.replace('_', '-')}-{secrets.token_hex(3)}"
+
+
+def validate_batch_id(batch_id: str) -> str:
+    if not _BATCH_ID.match(batch_id) or batch_id in {".", ".."}:
+        raise ValueError(f"invalid batch id {batch_id!r}: use letters, digits, '.', '_' or '-'")
+    return batch_id
+
+
+@dataclass(frozen=True)
+class LandedBatch:
+    batch_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def manifest_sha256(self) -> str:
+        return sha256_bytes(canonical_json(self.manifest))
+
+    def files(self, resource_type: str | None = None) -> list[Path]:
+        return [
+            self.batch_dir / entry["path"]
+            for entry in self.manifest["files"]
+            if resource_type is None or entry["type"] == resource_type
+        ]
+
+
+def land_batch(
+    batches_dir: Path,
+    batch_id: str,
+    source: BatchSource,
+    progress: ProgressFn = lambda _msg: None,
+    keep_staging: bool = False,
+) -> LandedBatch:
+    """Fetch ``source`` into a staging folder, write its manifest and rename it to ``batches_dir/batch_id``."""
+    validate_batch_id(batch_id)
+    ensure_private_dir(batches_dir)
+    staging = batches_dir / f".staging-{batch_id}"
+    if staging.exists() and not keep_staging:
+        shutil.rmtree(staging)
+    ensure_private_dir(staging)
+    ndjson_dir = ensure_private_dir(staging / "ndjson")
+    side_dir = ensure_private_dir(staging / "side")
+
+    started = datetime.now(UTC)
+    fetched = source.fetch(ndjson_dir, side_dir, progress)
+    progress("hashing and counting landed files")
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "batch_id": batch_id,
+        "source": source.describe(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "landed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "transaction_time": fetched.transaction_time,
+        "files": _describe_files(staging, ndjson_dir),
+        "side_files": {
+            name: {"path": str(private_file(path).relative_to(staging)), "sha256": sha256_file(path)}
+            for name, path in sorted(fetched.side_files.items())
+            if path.exists()
+        },
+        "details": fetched.details,
+    }
+    if not manifest["files"]:
+        raise ValueError(f"source {source.kind} produced no NDJSON files for batch {batch_id}")
+    manifest["totals"] = {
+        "files": len(manifest["files"]),
+        "lines": sum(f["lines"] for f in manifest["files"]),
+        "bytes": sum(f["bytes"] for f in manifest["files"]),
+        "types": len({f["type"] for f in manifest["files"]}),
+    }
+    _write_atomic(staging / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    final = batches_dir / batch_id
+    _swap_into_place(staging, final)
+    return LandedBatch(final, manifest)
+
+
+def load_batch(batch_dir: Path) -> LandedBatch:
+    manifest_path = batch_dir / MANIFEST
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{batch_dir}: no {MANIFEST}; the batch was never landed completely")
+    return LandedBatch(batch_dir, orjson.loads(manifest_path.read_bytes()))
+
+
+def _describe_files(root: Path, ndjson_dir: Path) -> list[dict[str, Any]]:
+    paths = sorted(p for p in ndjson_dir.iterdir() if p.is_file() and is_ndjson_name(p))
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        stats = list(pool.map(file_stats, paths))
+    described = []
+    for path, stat in zip(paths, stats, strict=True):
+        private_file(path)
+        resource_type = type_from_name(path)
+        if resource_type is None:
+            raise ValueError(f"{path}: landed file name does not carry a resource type")
+        described.append(
+            {
+                "type": resource_type,
+                "path": str(path.relative_to(root)),
+                "lines": stat.lines,
+                "bytes": stat.bytes,
+                "sha256": stat.sha256,
+                "compressed": is_gzip(path),
+            }
+        )
+    return described
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    private_file(tmp)
+    os.replace(tmp, path)
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Rename the complete staging folder over ``final``; an older copy is removed only afterwards."""
+    retired = None
+    if final.exists():
+        retired = final.with_name(f".retired-{final.name}-{secrets.token_hex(3)}")
+        os.rename(final, retired)
+    os.rename(staging, final)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,394 @@
+"""Profile one landed batch with DuckDB, straight from the NDJSON, and quarantine what cannot be used.
+
+Every line is read as text with its line number (``read_csv`` with a NUL delimiter keeps each line whole and in
+file order), classified once, and parsed by DuckDB's JSON functions; nothing is loaded into Python objects.
+Quarantined lines (malformed JSON, not an object, wrong ``resourceType`` for the file, missing id, duplicate
+id) are written with file, line and reason to ``quarantine/`` inside the batch (PHI zone). Working files also
+stay in the PHI zone.
+
+The structural check is the gate after landing: the quarantine rate and the rate of references that resolve
+to no resource in the batch must stay under configurable limits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from healthcare_assets.config import private_file
+from healthcare_assets.fhir.landing import LandedBatch
+
+QUARANTINE_DIR = "quarantine"
+# Lines downstream readers must skip: quarantined ones and superseded copies of a repeated id.
+EXCLUDED_FILE = "excluded_lines.parquet"
+PROFILE_FILE = "profile.json"
+# Time elements looked at for time ranges, whatever the type (absent ones are simply not reported).
+TIME_PATHS: tuple[str, ...] = (
+    "birthDate",
+    "deceasedDateTime",
+    "period.start",
+    "period.end",
+    "effectiveDateTime",
+    "effectivePeriod.start",
+    "issued",
+    "onsetDateTime",
+    "recordedDate",
+    "abatementDateTime",
+    "authoredOn",
+    "performedDateTime",
+    "performedPeriod.start",
+    "meta.lastUpdated",
+)
+_READ_LINES = (
+    "read_csv(?, columns={{'line': 'VARCHAR'}}, header=false, delim='\\0', quote='', escape='', "
+    "auto_detect=false, strict_mode=false{compression})"
+)
+
+
+@dataclass(frozen=True)
+class ProfileLimits:
+    """Gate thresholds; rates are fractions (0.01 = 1 %)."""
+
+    max_quarantine_rate: float = 0.01
+    max_dangling_rate: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+@dataclass
+class TypeCounts:
+    """Per type: ``lines`` = ``accepted`` (distinct resources) + ``quarantined`` + ``superseded``."""
+
+    resource_type: str
+    files: int
+    lines: int
+    accepted: int
+    quarantined: int
+    superseded: int
+    superseded_conflicting: int
+
+
+@dataclass
+class ProfileResult:
+    batch_id: str
+    types: list[TypeCounts]
+    quarantine_reasons: dict[str, int]
+    element_presence: list[dict[str, Any]]
+    code_systems: list[dict[str, Any]]
+    time_ranges: list[dict[str, Any]]
+    references: list[dict[str, Any]]
+    limits: ProfileLimits
+    quarantine_file: str
+    bytes_read: int
+    seconds: float
+    failures: list[str] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> int:
+        return sum(t.lines for t in self.types)
+
+    @property
+    def accepted(self) -> int:
+        return sum(t.accepted for t in self.types)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.types)
+
+    @property
+    def superseded(self) -> int:
+        return sum(t.superseded for t in self.types)
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.quarantined / self.lines if self.lines else 0.0
+
+    @property
+    def references_total(self) -> int:
+        return sum(r["total"] for r in self.references)
+
+    @property
+    def references_dangling(self) -> int:
+        return sum(r["dangling"] for r in self.references)
+
+    @property
+    def dangling_rate(self) -> float:
+        total = self.references_total
+        return self.references_dangling / total if total else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            lines=self.lines,
+            accepted=self.accepted,
+            quarantined=self.quarantined,
+            superseded=self.superseded,
+            quarantine_rate=self.quarantine_rate,
+            references_total=self.references_total,
+            references_dangling=self.references_dangling,
+            dangling_rate=self.dangling_rate,
+            passed=self.passed,
+        )
+        return data
+
+
+def profile_batch(batch: LandedBatch, limits: ProfileLimits = ProfileLimits(), threads: int = 2) -> ProfileResult:
+    """Profile ``batch`` and write ``profile.json`` and ``quarantine/`` into its folder."""
+    started = time.perf_counter()
+    batch_dir = batch.batch_dir
+    work = batch_dir / ".profile-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    os.chmod(work, 0o700)
+    # In memory, spilling to the PHI zone only when the batch does not fit.
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET temp_directory = ?", [str(work / "spill")])
+        con.execute("SET preserve_insertion_order = true")
+        _load_facts(con, batch)
+        _rank(con)
+        result = ProfileResult(
+            batch_id=batch.manifest["batch_id"],
+            types=_type_counts(con),
+            quarantine_reasons=dict(
+                con.execute(
+                    "SELECT reason_kind, count(*) FROM ranked WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+                ).fetchall()
+            ),
+            element_presence=_element_presence(con),
+            code_systems=_rows(
+                con,
+                """SELECT rt AS resource_type, sys AS system, count(*) AS occurrences
+                   FROM accepted, unnest(systems) AS u(sys) GROUP BY ALL ORDER BY 1, 3 DESC, 2""",
+            ),
+            time_ranges=_time_ranges(con),
+            references=_references(con),
+            limits=limits,
+            quarantine_file=str(Path(QUARANTINE_DIR) / "quarantine.ndjson"),
+            bytes_read=sum(int(f["bytes"]) for f in batch.manifest["files"]),
+            seconds=0.0,
+        )
+        _write_quarantine(con, batch_dir)
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    result.duplicates = _duplicates(result.types)
+    result.failures = _failures(result)
+    result.seconds = round(time.perf_counter() - started, 3)
+    _write_json(batch_dir / PROFILE_FILE, result.to_json())
+    return result
+
+
+def load_profile(batch_dir: Path) -> dict[str, Any]:
+    return orjson.loads((batch_dir / PROFILE_FILE).read_bytes())
+
+
+def _load_facts(con: duckdb.DuckDBPyConnection, batch: LandedBatch) -> None:
+    con.execute("CREATE TABLE files (file_idx INTEGER, path VARCHAR, file_type VARCHAR)")
+    time_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
+    for index, entry in enumerate(batch.manifest["files"]):
+        path = batch.batch_dir / entry["path"]
+        con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, entry["path"], entry["type"]])
+        reader = _READ_LINES.format(compression=", compression='gzip'" if entry.get("compressed") else "")
+        create = "CREATE TABLE facts AS" if index == 0 else "INSERT INTO facts"
+        con.execute(
+            f"""{create}
+            WITH src AS (SELECT row_number() OVER () AS line_no, line FROM {reader}),
+            classified AS (
+                SELECT line_no, line,
+                    CASE WHEN line IS NULL OR trim(line, ' \t' || chr(13)) = '' THEN 'blank'
+                         WHEN NOT json_valid(line) THEN 'malformed'
+                         WHEN left(ltrim(line), 1) <> '{{' THEN 'not_object'
+                         ELSE 'ok' END AS status
+                FROM src)
+            SELECT {index}::INTEGER AS file_idx, line_no, status,
+                CASE WHEN status = 'ok' THEN json_extract_string(line, ['$.resourceType', '$.id']) END AS rt_id,
+                CASE WHEN status = 'ok' THEN json_keys(line) END AS keys,
+                CASE WHEN status = 'ok' THEN json_extract_string(line, '$..reference') END AS refs,
+                CASE WHEN status = 'ok' THEN json_extract_string(line, '$..coding[*].system') END AS systems,
+                CASE WHEN status = 'ok' THEN json_extract_string(line, {time_paths}) END AS times,
+                CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
+                CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text
+            FROM classified WHERE status <> 'blank'""",
+            [str(path)],
+        )
+
+
+def _rank(con: duckdb.DuckDBPyConnection) -> None:
+    """Give each line its fate: quarantined (with a reason), superseded by another copy of its id, or kept.
+
+    Several lines with one type and id are versions of one resource, not bad data (Synthea repeats shared
+    Practitioner and Organization resources; exports concatenate): the copy with the latest
+    ``meta.lastUpdated`` is kept, else the last one in file order, as an upsert stream would.
+    """
+    last_updated = f"times[{len(TIME_PATHS)}]"
+    con.execute(
+        f"""CREATE TABLE ranked AS
+        WITH base AS (
+            SELECT f.*, files.file_type, files.path, rt_id[1] AS rt, rt_id[2] AS id,
+                CASE
+                    WHEN status = 'malformed' THEN 'malformed_json'
+                    WHEN status = 'not_object' THEN 'not_an_object'
+                    WHEN rt_id[1] IS NULL THEN 'missing_resource_type'
+                    WHEN rt_id[1] <> files.file_type THEN 'type_mismatch'
+                    WHEN rt_id[2] IS NULL OR rt_id[2] = '' THEN 'missing_id'
+                END AS reason_kind
+            FROM facts f JOIN files USING (file_idx)),
+        versions AS (
+            SELECT *,
+                count(*) OVER w AS copies,
+                row_number() OVER newest_first AS version_rank,
+                first_value(line_hash) OVER newest_first AS kept_hash
+            FROM base WHERE reason_kind IS NULL
+            WINDOW w AS (PARTITION BY rt, id),
+                newest_first AS (w ORDER BY {last_updated} DESC NULLS LAST, file_idx DESC, line_no DESC))
+        SELECT b.*, coalesce(v.copies, 0) AS copies,
+            v.version_rank > 1 AS superseded,
+            v.version_rank > 1 AND v.line_hash <> v.kept_hash AS conflicting,
+            CASE b.reason_kind
+                WHEN 'malformed_json' THEN 'malformed JSON'
+                WHEN 'not_an_object' THEN 'line is JSON but not an object'
+                WHEN 'missing_resource_type' THEN 'no resourceType'
+                WHEN 'type_mismatch' THEN 'resourceType ' || b.rt || ' in a ' || b.file_type || ' file'
+                WHEN 'missing_id' THEN 'resource has no id'
+            END AS reason
+        FROM base b LEFT JOIN versions v USING (file_idx, line_no)"""
+    )
+    con.execute("CREATE VIEW accepted AS SELECT * FROM ranked WHERE reason IS NULL AND NOT superseded")
+
+
+def _type_counts(con: duckdb.DuckDBPyConnection) -> list[TypeCounts]:
+    rows = con.execute(
+        """SELECT files.file_type, count(DISTINCT files.file_idx), count(r.line_no),
+                  count(r.line_no) FILTER (WHERE r.reason IS NULL AND NOT r.superseded), count(r.reason),
+                  count(r.line_no) FILTER (WHERE r.superseded),
+                  count(r.line_no) FILTER (WHERE r.conflicting)
+           FROM files LEFT JOIN ranked r USING (file_idx) GROUP BY 1 ORDER BY 1"""
+    ).fetchall()
+    return [TypeCounts(*row) for row in rows]
+
+
+def _element_presence(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        """WITH totals AS (SELECT rt, count(*) AS n FROM accepted GROUP BY rt)
+           SELECT a.rt AS resource_type, k AS element, count(*) AS present,
+                  round(count(*) / any_value(t.n), 4) AS rate
+           FROM accepted a, unnest(a.keys) AS u(k), totals t WHERE t.rt = a.rt
+           GROUP BY ALL ORDER BY 1, 4 DESC, 2""",
+    )
+
+
+def _time_ranges(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    selects = " UNION ALL ".join(
+        f"SELECT rt, '{path}' AS element, times[{i + 1}] AS v FROM accepted WHERE times[{i + 1}] IS NOT NULL"
+        for i, path in enumerate(TIME_PATHS)
+    )
+    return _rows(
+        con,
+        f"""SELECT rt AS resource_type, element, count(*) AS present, min(v) AS min, max(v) AS max,
+                   min(left(v, 4)) AS min_year, max(left(v, 4)) AS max_year
+            FROM ({selects}) GROUP BY ALL ORDER BY 1, 2""",
+    )
+
+
+def _references(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """References by source and target type; contained (``#id``) ones are internal and not counted."""
+    return _rows(
+        con,
+        r"""WITH refs AS (
+                SELECT a.rt AS source_type, r FROM accepted a, unnest(a.refs) AS u(r)
+                WHERE r IS NOT NULL AND NOT starts_with(r, '#')),
+            parsed AS (
+                SELECT source_type, r,
+                    CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL
+                         ELSE regexp_extract(r, '(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$', 1) END AS t,
+                    CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10)
+                         ELSE regexp_extract(r, '(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$', 2) END AS i
+                FROM refs),
+            keys AS (SELECT DISTINCT rt, id FROM accepted),
+            ids AS (SELECT DISTINCT id FROM accepted)
+            SELECT source_type, coalesce(nullif(t, ''), '(any)') AS target_type, count(*) AS total,
+                   count(*) FILTER (WHERE k.id IS NULL AND u.id IS NULL) AS dangling
+            FROM parsed p
+            LEFT JOIN keys k ON nullif(p.t, '') IS NOT NULL AND k.rt = p.t AND k.id = p.i
+            LEFT JOIN ids u ON nullif(p.t, '') IS NULL AND u.id = p.i
+            GROUP BY ALL ORDER BY 1, 2""",
+    )
+
+
+def _write_quarantine(con: duckdb.DuckDBPyConnection, batch_dir: Path) -> None:
+    """Quarantined lines with file, line, reason and the raw text (PHI: it stays in the batch folder)."""
+    target = batch_dir / QUARANTINE_DIR
+    staging = batch_dir / f".{QUARANTINE_DIR}-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    os.chmod(staging, 0o700)
+    query = """SELECT path AS file, line_no AS line, reason_kind, reason, rt AS resource_type, id, bad_text AS text
+               FROM ranked WHERE reason IS NOT NULL ORDER BY file_idx, line_no"""
+    con.execute(f"COPY ({query}) TO '{staging / 'quarantine.ndjson'}' (FORMAT json)")
+    con.execute(
+        f"""COPY (SELECT path AS file, line_no AS line, coalesce(reason_kind, 'superseded') AS why
+                  FROM ranked WHERE reason IS NOT NULL OR superseded ORDER BY file_idx, line_no)
+            TO '{staging / EXCLUDED_FILE}' (FORMAT parquet)"""
+    )
+    for written in staging.iterdir():
+        private_file(written)
+    shutil.rmtree(target, ignore_errors=True)
+    os.rename(staging, target)
+
+
+def _duplicates(types: list[TypeCounts]) -> dict[str, int]:
+    return {t.resource_type: t.superseded for t in types if t.superseded}
+
+
+def _failures(result: ProfileResult) -> list[str]:
+    failures = []
+    limits = result.limits
+    if result.lines == 0:
+        failures.append("the batch holds no resources")
+    if result.quarantine_rate > limits.max_quarantine_rate:
+        failures.append(
+            f"quarantine rate {result.quarantine_rate:.4%} exceeds {limits.max_quarantine_rate:.4%} "
+            f"({result.quarantined} of {result.lines} lines: {result.quarantine_reasons})"
+        )
+    if result.dangling_rate > limits.max_dangling_rate:
+        worst: dict[str, int] = defaultdict(int)
+        for ref in result.references:
+            if ref["dangling"]:
+                worst[f"{ref['source_type']}->{ref['target_type']}"] += ref["dangling"]
+        failures.append(
+            f"dangling reference rate {result.dangling_rate:.4%} exceeds {limits.max_dangling_rate:.4%} "
+            f"({result.references_dangling} of {result.references_total}; {dict(worst)})"
+        )
+    return failures
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str))
+    private_file(tmp)
+    os.replace(tmp, path)

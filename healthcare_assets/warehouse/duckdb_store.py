@@ -1,0 +1,145 @@
+"""A DuckDB file shared safely by many processes.
+
+DuckDB allows one read-write process per database file, and Dagster's multiprocess executor runs every step in
+its own process. So nobody holds a connection open: each use opens the file inside ``Warehouse.connect()``,
+which first takes an inter-process ``flock`` on a sibling lock file (exclusive for writers, shared for readers)
+and waits, with a timeout, for other holders. Heavy work belongs outside the lock (in-memory DuckDB writing
+Parquet); the lock is held only to load or read results. Table replacement happens in one transaction, so a
+crash never leaves a half-written table behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WarehouseLockTimeout(TimeoutError):
+    """Another process held the warehouse for longer than the configured timeout."""
+
+
+def quote_ident(name: str) -> str:
+    """Quote a table or column name, refusing anything that is not a plain identifier."""
+    if not _IDENT.match(name):
+        raise ValueError(f"not a valid table or column name: {name!r}")
+    return f'"{name}"'
+
+
+class Warehouse:
+    """One DuckDB database file plus its lock file."""
+
+    def __init__(self, path: Path, lock_timeout_s: float = 600.0, memory_limit: str | None = None):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout_s = lock_timeout_s
+        self.memory_limit = memory_limit
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection held under the inter-process lock for as long as the ``with`` block lasts."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        mode = fcntl.LOCK_SH if read_only else fcntl.LOCK_EX
+        with open(self.lock_path, "a+b") as lock:
+            self._acquire(lock, mode)
+            try:
+                if read_only and not self.path.exists():
+                    # A reader of a warehouse nobody has written yet sees an empty database.
+                    con = duckdb.connect(":memory:")
+                else:
+                    con = duckdb.connect(str(self.path), read_only=read_only)
+                try:
+                    if self.memory_limit:
+                        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+                    yield con
+                finally:
+                    con.close()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _acquire(self, lock: Any, mode: int) -> None:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(lock, mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockTimeout(
+                        f"waited {self.lock_timeout_s:.0f} s for the warehouse lock {self.lock_path}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def replace_rows(
+        self, table: str, source_sql: str, key_column: str, key_value: str, params: Sequence[Any] = ()
+    ) -> int:
+        """Replace the rows of ``table`` whose ``key_column`` equals ``key_value`` (one partition) atomically.
+
+        ``source_sql`` is a SELECT (typically over a Parquet file written outside the lock); the table is
+        created from its shape on first use. Returns the number of rows written.
+        """
+        name, key = quote_ident(table), quote_ident(key_column)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM ({source_sql}) LIMIT 0", params)
+                con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})", params)
+                written = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchone()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return int(written[0]) if written else 0
+
+    def replace_partition(self, table: str, frame: Any, key_column: str, key_value: str) -> int:
+        """Replace one partition's rows with a small in-memory frame (polars/pandas/arrow), atomically."""
+        name, key = quote_ident(table), quote_ident(key_column)
+        with self.connect() as con:
+            con.register("_incoming", frame)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
+                con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("_incoming")
+        return len(frame)
+
+    def replace_table(self, table: str, source_sql: str, params: Sequence[Any] = ()) -> int:
+        """Replace a whole table in one transaction; returns its row count."""
+        name = quote_ident(table)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({source_sql})", params)
+                count = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return int(count[0]) if count else 0
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params).fetchall()
+
+    def table_exists(self, table: str) -> bool:
+        rows = self.query(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        )
+        return bool(rows and rows[0][0])

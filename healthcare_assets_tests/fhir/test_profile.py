@@ -1,0 +1,123 @@
+"""Profiling and quarantine: exact counts on Synthea, and every kind of bad line named with file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from healthcare_assets.fhir.landing import land_batch
+from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, ProfileLimits, load_profile, profile_batch
+from healthcare_assets.fhir.sources import NdjsonDirSource
+
+
+@pytest.fixture(scope="module")
+def synthea_profile(tmp_path_factory: pytest.TempPathFactory, synthea_dir: Path):
+    landed = land_batch(tmp_path_factory.mktemp("phi") / "batches", "synthea", NdjsonDirSource(synthea_dir))
+    return landed, profile_batch(landed)
+
+
+def test_synthea_profiles_cleanly(synthea_profile) -> None:
+    landed, result = synthea_profile
+    assert result.quarantined == 0 and result.quarantine_reasons == {}
+    counts = {t.resource_type: t.accepted for t in result.types}
+    assert counts["Patient"] == 100 and counts["Encounter"] == 3697 and counts["Observation"] == 16315
+    # Synthea repeats shared Organization/Practitioner resources: superseded, not quarantined.
+    assert counts["Organization"] == 203 and result.duplicates == {"Organization": 249, "Practitioner": 249}
+    assert result.references_total > 100_000 and result.references_dangling == 0
+    assert result.passed
+    assert (landed.batch_dir / QUARANTINE_DIR / "quarantine.ndjson").read_bytes() == b""
+
+
+def test_synthea_profile_content(synthea_profile) -> None:
+    landed, result = synthea_profile
+    presence = {(r["resource_type"], r["element"]): r["rate"] for r in result.element_presence}
+    assert presence[("Patient", "birthDate")] == 1.0 and presence[("Encounter", "period")] == 1.0
+    systems = {(r["resource_type"], r["system"]) for r in result.code_systems}
+    assert ("Observation", "http://loinc.org") in systems and ("Condition", "http://snomed.info/sct") in systems
+    ranges = {(r["resource_type"], r["element"]): r for r in result.time_ranges}
+    assert ranges[("Patient", "birthDate")]["present"] == 100
+    assert ranges[("Encounter", "period.start")]["min_year"] <= ranges[("Encounter", "period.start")]["max_year"]
+    saved = load_profile(landed.batch_dir)
+    assert saved["accepted"] == result.accepted and saved["passed"] is True
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def messy_batch(tmp_path: Path):
+    src = tmp_path / "src"
+    src.mkdir()
+    p1 = '{"resourceType":"Patient","id":"p1","gender":"female"}'
+    _write(
+        src / "Patient.ndjson",
+        [
+            p1,  # 1: kept? no: superseded by its identical copy on line 7
+            "",  # 2: blank, skipped
+            '{"resourceType":"Patient","id":"p2"',  # 3: malformed
+            "[1, 2]",  # 4: not an object
+            '{"resourceType":"Observation","id":"o9"}',  # 5: wrong type for the file
+            '{"resourceType":"Patient","gender":"male"}',  # 6: no id
+            p1,  # 7: identical copy, kept (last wins)
+            '{"resourceType":"Patient","id":"p3","gender":"male"}',  # 8: superseded by line 9
+            '{"resourceType":"Patient","id":"p3","gender":"female"}',  # 9: conflicting copy, kept
+        ],
+    )
+    _write(
+        src / "Encounter.ndjson",
+        [
+            '{"resourceType":"Encounter","id":"e1","subject":{"reference":"Patient/p1"}}',
+            '{"resourceType":"Encounter","id":"e2","subject":{"reference":"Patient/nobody"}}',
+            '{"resourceType":"Encounter","id":"e3","subject":{"reference":"#contained"}}',
+            '{"resourceType":"Encounter","id":"e4","subject":{"reference":"urn:uuid:p3"}}',
+            '{"resourceType":"Encounter","id":"e5","subject":{"reference":"https://ehr.example/fhir/Patient/p3"}}',
+        ],
+    )
+    return land_batch(tmp_path / "batches", "messy", NdjsonDirSource(src))
+
+
+def test_quarantine_names_file_line_and_reason(messy_batch) -> None:
+    result = profile_batch(messy_batch, ProfileLimits(max_quarantine_rate=0.5, max_dangling_rate=0.5))
+    lines = (messy_batch.batch_dir / QUARANTINE_DIR / "quarantine.ndjson").read_text().splitlines()
+    entries = [orjson.loads(line) for line in lines]
+    found = [(Path(e["file"]).name, e["line"], e["reason_kind"]) for e in entries]
+    assert found == [
+        ("Patient.ndjson", 3, "malformed_json"),
+        ("Patient.ndjson", 4, "not_an_object"),
+        ("Patient.ndjson", 5, "type_mismatch"),
+        ("Patient.ndjson", 6, "missing_id"),
+    ]
+    assert entries[2]["reason"] == "resourceType Observation in a Patient file"
+    assert entries[0]["text"].startswith('{"resourceType":"Patient","id":"p2"')  # kept for inspection, in the PHI zone
+    counts = {t.resource_type: t for t in result.types}
+    assert counts["Patient"].lines == 8 and counts["Patient"].accepted == 2
+    assert counts["Patient"].quarantined == 4 and counts["Patient"].superseded == 2
+    assert counts["Patient"].superseded_conflicting == 1
+    # References: e2 dangles; the contained one is not counted; urn:uuid and absolute URLs resolve.
+    assert result.references_total == 4 and result.references_dangling == 1
+    assert result.passed
+    excluded = duckdb.sql(f"SELECT line, why FROM '{messy_batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE}'").fetchall()
+    assert sorted(excluded) == [
+        (1, "superseded"),
+        (3, "malformed_json"),
+        (4, "not_an_object"),
+        (5, "type_mismatch"),
+        (6, "missing_id"),
+        (8, "superseded"),
+    ]
+
+
+def test_gate_fails_above_limits(messy_batch) -> None:
+    result = profile_batch(messy_batch)  # defaults: 1 % quarantine, 1 % dangling
+    assert not result.passed
+    assert any("quarantine rate" in failure for failure in result.failures)
+    assert any("dangling reference rate" in failure and "Encounter->Patient" in failure for failure in result.failures)
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_dangling_rate"):
+        ProfileLimits(max_dangling_rate=2.0)

@@ -1,0 +1,58 @@
+"""`healthcare-assets run` drives the real Dagster instance (multiprocess executor) end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from healthcare_assets.config import Paths
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "healthcare_assets.cli", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_run_ndjson_then_verify_then_tamper(data_home: Paths, synthea_dir: Path) -> None:
+    env = dict(os.environ)
+    done = _cli("run", "--source", "ndjson", "--path", str(synthea_dir), "--batch-id", "synthea-cli", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "> raw_fhir_ndjson" in out and "✔ fhir_profile materialized" in out
+    assert "✔ check fhir_profile:structural_integrity passed" in out
+    assert str(data_home.batch_dir("synthea-cli")) in out and "dagster dev -w workspace.yaml" in out
+
+    with DagsterInstance.get() as instance:  # DAGSTER_HOME from the fixture: the run is visible to the UI
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].status == DagsterRunStatus.SUCCESS
+        assert runs[0].tags["dagster/partition"] == "synthea-cli"
+        assert instance.get_dynamic_partitions("export_batch") == ["synthea-cli"]
+
+    verified = _cli("audit", "verify", env=env)
+    assert verified.returncode == 0 and "OK: 2 records" in verified.stdout
+    ledger = data_home.audit / "ledger.jsonl"
+    lines = ledger.read_text().splitlines(keepends=True)
+    ledger.write_text(lines[0].replace('"lines":38970', '"lines":38000') + lines[1])
+    tampered = _cli("audit", "verify", env=env)
+    assert tampered.returncode == 1 and "line 1" in tampered.stdout
+
+
+def test_run_reports_bad_input(data_home: Paths, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = _cli("run", "--source", "ndjson", "--path", str(empty), env=dict(os.environ))
+    assert done.returncode == 1
+    assert "no *.ndjson or *.ndjson.gz files" in done.stdout + done.stderr
+
+
+def test_run_help_lists_sources() -> None:
+    done = subprocess.run([sys.executable, "-m", "healthcare_assets.cli", "run", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "synthetic" in done.stdout and "ndjson" in done.stdout
