@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=20)
     show.set_defaults(handler=_cmd_audit_show)
 
+    views = commands.add_parser("views", help="SQL on FHIR v2 ViewDefinitions")
+    views_commands = views.add_subparsers(title="views commands", metavar="VIEWS_COMMAND")
+    conformance = views_commands.add_parser(
+        "conformance", help="run an SQL on FHIR test-suite folder and write a report in its test-report format"
+    )
+    _views_conformance_arguments(conformance)
+    conformance.set_defaults(handler=_cmd_views_conformance)
+
     ui = commands.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_cmd_ui)
@@ -138,6 +146,19 @@ def _cmd_audit_show(args: argparse.Namespace) -> int:
             f"by={record.get('actor')} {counts} hash={record['hash'][:16]}"
         )
     return 0
+
+
+def _views_conformance_arguments(parser: argparse.ArgumentParser) -> None:
+    from healthcare_assets.fhir.views import conformance
+
+    conformance.add_arguments(parser)
+
+
+def _cmd_views_conformance(args: argparse.Namespace) -> int:
+    """``views conformance DIR --report FILE``: every case of the suite, report in its test-report format."""
+    from healthcare_assets.fhir.views import conformance
+
+    return conformance.run_from_args(args)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
