@@ -27,7 +27,9 @@ from healthcare_assets.config import private_file
 from healthcare_assets.fhir.landing import LandedBatch
 
 QUARANTINE_DIR = "quarantine"
-# Lines downstream readers must skip: quarantined ones and superseded copies of a repeated id.
+# Lines downstream readers must skip: quarantined ones and superseded copies of a repeated id. Each is named by
+# ``line`` (physical, for people) and ``record_no`` (ordinal among non-blank lines, which is the row number
+# DuckDB's ``read_json`` gives a line, so readers can skip them without re-reading lines as text).
 EXCLUDED_FILE = "excluded_lines.parquet"
 PROFILE_FILE = "profile.json"
 # Time elements looked at for time ranges, whatever the type (absent ones are simply not reported).
@@ -68,7 +70,11 @@ class ProfileLimits:
 
 @dataclass
 class TypeCounts:
-    """Per type: ``lines`` = ``accepted`` (distinct resources) + ``quarantined`` + ``superseded``."""
+    """Per type: ``lines`` = ``accepted`` (distinct resources) + ``quarantined`` + ``superseded``.
+
+    ``id_checksum`` (XOR of DuckDB hashes of the accepted ids) lets a later reader prove it kept exactly the
+    same resources without shipping the ids around.
+    """
 
     resource_type: str
     files: int
@@ -77,6 +83,7 @@ class TypeCounts:
     quarantined: int
     superseded: int
     superseded_conflicting: int
+    id_checksum: str
 
 
 @dataclass
@@ -218,7 +225,9 @@ def _load_facts(con: duckdb.DuckDBPyConnection, batch: LandedBatch) -> None:
                          WHEN left(ltrim(line), 1) <> '{{' THEN 'not_object'
                          ELSE 'ok' END AS status
                 FROM src)
-            SELECT {index}::INTEGER AS file_idx, line_no, status,
+            SELECT {index}::INTEGER AS file_idx, line_no,
+                row_number() OVER (ORDER BY line_no) AS record_no,
+                status,
                 CASE WHEN status = 'ok' THEN json_extract_string(line, ['$.resourceType', '$.id']) END AS rt_id,
                 CASE WHEN status = 'ok' THEN json_keys(line) END AS keys,
                 CASE WHEN status = 'ok' THEN json_extract_string(line, '$..reference') END AS refs,
@@ -279,7 +288,8 @@ def _type_counts(con: duckdb.DuckDBPyConnection) -> list[TypeCounts]:
         """SELECT files.file_type, count(DISTINCT files.file_idx), count(r.line_no),
                   count(r.line_no) FILTER (WHERE r.reason IS NULL AND NOT r.superseded), count(r.reason),
                   count(r.line_no) FILTER (WHERE r.superseded),
-                  count(r.line_no) FILTER (WHERE r.conflicting)
+                  count(r.line_no) FILTER (WHERE r.conflicting),
+                  coalesce(bit_xor(hash(r.id)) FILTER (WHERE r.reason IS NULL AND NOT r.superseded), 0)::VARCHAR
            FROM files LEFT JOIN ranked r USING (file_idx) GROUP BY 1 ORDER BY 1"""
     ).fetchall()
     return [TypeCounts(*row) for row in rows]
@@ -345,7 +355,7 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, batch_dir: Path) -> None:
                FROM ranked WHERE reason IS NOT NULL ORDER BY file_idx, line_no"""
     con.execute(f"COPY ({query}) TO '{staging / 'quarantine.ndjson'}' (FORMAT json)")
     con.execute(
-        f"""COPY (SELECT path AS file, line_no AS line, coalesce(reason_kind, 'superseded') AS why
+        f"""COPY (SELECT path AS file, line_no AS line, record_no, coalesce(reason_kind, 'superseded') AS why
                   FROM ranked WHERE reason IS NOT NULL OR superseded ORDER BY file_idx, line_no)
             TO '{staging / EXCLUDED_FILE}' (FORMAT parquet)"""
     )

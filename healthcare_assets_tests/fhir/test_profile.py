@@ -100,15 +100,29 @@ def test_quarantine_names_file_line_and_reason(messy_batch) -> None:
     # References: e2 dangles; the contained one is not counted; urn:uuid and absolute URLs resolve.
     assert result.references_total == 4 and result.references_dangling == 1
     assert result.passed
-    excluded = duckdb.sql(f"SELECT line, why FROM '{messy_batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE}'").fetchall()
+    excluded = duckdb.sql(
+        f"SELECT line, record_no, why FROM '{messy_batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE}'"
+    ).fetchall()
+    # record_no skips the blank line 2: it is the row number read_json gives each line.
     assert sorted(excluded) == [
-        (1, "superseded"),
-        (3, "malformed_json"),
-        (4, "not_an_object"),
-        (5, "type_mismatch"),
-        (6, "missing_id"),
-        (8, "superseded"),
+        (1, 1, "superseded"),
+        (3, 2, "malformed_json"),
+        (4, 3, "not_an_object"),
+        (5, 4, "type_mismatch"),
+        (6, 5, "missing_id"),
+        (8, 7, "superseded"),
     ]
+    patient = messy_batch.batch_dir / "ndjson" / "Patient.ndjson"
+    kept = duckdb.sql(
+        f"""SELECT list(id ORDER BY n) FROM (
+              SELECT row_number() OVER () AS n, id FROM read_json('{patient}', format='newline_delimited',
+                  records=true, ignore_errors=true, columns={{'id': 'VARCHAR'}}))
+            WHERE n NOT IN (SELECT record_no FROM '{messy_batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE}'
+                            WHERE file LIKE '%Patient.ndjson')"""
+    ).fetchall()[0][0]
+    assert kept == ["p1", "p3"]  # exactly the accepted resources, read the fast way
+    expected = duckdb.sql("SELECT bit_xor(hash(x)) FROM (VALUES ('p1'), ('p3')) t(x)").fetchall()[0][0]
+    assert counts["Patient"].id_checksum == str(expected)
 
 
 def test_gate_fails_above_limits(messy_batch) -> None:

@@ -27,7 +27,9 @@ class NdjsonSource:
     def relation(self, columns: dict[str, str]) -> str:
         files = "[" + ", ".join(literal(p) for p in self.paths) + "]"
         schema = "{" + ", ".join(f"{literal(k)}: {literal(t)}" for k, t in columns.items()) + "}"
-        return f"read_json({files}, format='newline_delimited', columns={schema})"
+        # records=true: every line is one object; without it DuckDB may auto-detect "values" mode and return
+        # whole lines as text when a file holds a non-object line.
+        return f"read_json({files}, format='newline_delimited', records=true, columns={schema})"
 
 
 @dataclass(frozen=True)
