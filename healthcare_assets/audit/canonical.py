@@ -13,9 +13,7 @@ _CHUNK = 1 << 20
 
 def canonical_json(value: Any) -> bytes:
     """Serialise with sorted keys and no insignificant whitespace, so equal data hashes equally."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -1,7 +1,6 @@
 """Stage 1, extraction: land an export batch in the PHI zone and profile it behind a blocking structural gate."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations at import.
 
-
 from dataclasses import asdict
 from pathlib import Path
 

@@ -80,8 +80,9 @@ class SyntheticSource:
 
     def describe(self) -> dict[str, Any]:
         described = {"kind": self.kind}
-        described.update({k: (str(v) if not isinstance(v, (int, float, bool, str)) else v)
-                          for k, v in asdict(self.config).items()})
+        described.update(
+            {k: (str(v) if not isinstance(v, (int, float, bool, str)) else v) for k, v in asdict(self.config).items()}
+        )
         return described
 
     def fetch(self, ndjson_dir: Path, side_dir: Path, progress: ProgressFn) -> FetchResult:

@@ -59,7 +59,9 @@ def test_multiple_files_per_type_and_plain_files(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "Patient.000.ndjson").write_text('{"resourceType":"Patient","id":"a"}\n')
-    (src / "Patient.001.ndjson").write_text('{"resourceType":"Patient","id":"b"}\n\n{"resourceType":"Patient","id":"c"}')
+    (src / "Patient.001.ndjson").write_text(
+        '{"resourceType":"Patient","id":"b"}\n\n{"resourceType":"Patient","id":"c"}'
+    )
     with gzip.open(src / "export_part.ndjson.gz", "wt") as handle:  # type from the content
         handle.write('{"resourceType":"Observation","id":"o"}\n')
     (src / "notes.txt").write_text("ignored")
@@ -72,8 +74,12 @@ def test_multiple_files_per_type_and_plain_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("Patient.ndjson", "Patient"), ("1.Encounter.ndjson.gz", "Encounter"), ("Observation-2.ndjson", "Observation"),
-     ("data.ndjson", None)],
+    [
+        ("Patient.ndjson", "Patient"),
+        ("1.Encounter.ndjson.gz", "Encounter"),
+        ("Observation-2.ndjson", "Observation"),
+        ("data.ndjson", None),
+    ],
 )
 def test_type_from_name(name: str, expected: str | None) -> None:
     assert type_from_name(Path(name)) == expected

@@ -109,10 +109,17 @@ class SmartBackendAuth:
         check_scope(self.scope)
 
     def __repr__(self) -> str:
-        source = (f"key_file={str(self.key_file)!r}" if self.key_file else
-                  f"key_env={self.key_env!r}" if self.key_env else "key_data=<redacted>")
-        return (f"SmartBackendAuth(client_id={self.client_id!r}, {source}, kid={self.kid!r}, "
-                f"algorithm={self.algorithm!r}, scope={self.scope!r}, token_url={self.token_url!r})")
+        source = (
+            f"key_file={str(self.key_file)!r}"
+            if self.key_file
+            else f"key_env={self.key_env!r}"
+            if self.key_env
+            else "key_data=<redacted>"
+        )
+        return (
+            f"SmartBackendAuth(client_id={self.client_id!r}, {source}, kid={self.kid!r}, "
+            f"algorithm={self.algorithm!r}, scope={self.scope!r}, token_url={self.token_url!r})"
+        )
 
     __str__ = __repr__
 
@@ -154,8 +161,9 @@ def parse_private_key(text: str, kid: str | None = None, algorithm: str | None =
         if algorithm is not None:
             candidates = [k for k in candidates if k.get("alg") in (algorithm, None)]
         if len(candidates) != 1:
-            raise AuthError(f"expected exactly one private JWK matching kid={kid} alg={algorithm}, "
-                            f"found {len(candidates)}")
+            raise AuthError(
+                f"expected exactly one private JWK matching kid={kid} alg={algorithm}, found {len(candidates)}"
+            )
         jwk_data = candidates[0]
         jwk_kid, jwk_alg = jwk_data.get("kid"), jwk_data.get("alg")
         try:
@@ -225,8 +233,15 @@ def public_jwks(*private_jwks: dict[str, Any]) -> dict[str, Any]:
     return {"keys": keys}
 
 
-def build_client_assertion(key: SigningKey, client_id: str, token_url: str, *, now: float | None = None,
-                           lifetime: int = 240, jti: str | None = None) -> str:
+def build_client_assertion(
+    key: SigningKey,
+    client_id: str,
+    token_url: str,
+    *,
+    now: float | None = None,
+    lifetime: int = 240,
+    jti: str | None = None,
+) -> str:
     """The signed JWT of the client-credentials request (``iss``=``sub``=client, ``aud``=token URL)."""
     issued = int(now if now is not None else time.time())
     claims = {
@@ -247,8 +262,15 @@ class TokenProvider:
     (the caller then retries once with a fresh one).
     """
 
-    def __init__(self, config: SmartBackendAuth, fhir_base_url: str, http: Transport, *,
-                 emit: Callable[..., None] | None = None, wall_clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: SmartBackendAuth,
+        fhir_base_url: str,
+        http: Transport,
+        *,
+        emit: Callable[..., None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self.config = config
         self.base_url = fhir_base_url.rstrip("/")
         self._http = http
@@ -269,22 +291,27 @@ class TokenProvider:
             discovered = self._discover()
             chosen = discovered or self.config.token_url
             if not chosen:
-                raise AuthError(f"no token endpoint: {self.base_url}/.well-known/smart-configuration has none "
-                                "and SmartBackendAuth.token_url is not set")
+                raise AuthError(
+                    f"no token endpoint: {self.base_url}/.well-known/smart-configuration has none "
+                    "and SmartBackendAuth.token_url is not set"
+                )
             self._token_url = check_secure_url(chosen, "token endpoint")
         return self._token_url
 
     def _discover(self) -> str | None:
         url = f"{self.base_url}/.well-known/smart-configuration"
         try:
-            response = self._http.request("GET", url, what="SMART discovery", use_token=False,
-                                          headers={"Accept": "application/json"})
+            response = self._http.request(
+                "GET", url, what="SMART discovery", use_token=False, headers={"Accept": "application/json"}
+            )
         except ServerError as exc:
             self._emit("warning", message=f"SMART discovery unreachable ({exc}); using the configured token_url")
             return None
         if response.status_code != 200:
-            self._emit("warning", message=f"SMART discovery answered HTTP {response.status_code}; "
-                                          "using the configured token_url")
+            self._emit(
+                "warning",
+                message=f"SMART discovery answered HTTP {response.status_code}; using the configured token_url",
+            )
             return None
         try:
             config = response.json()
@@ -295,11 +322,14 @@ class TokenProvider:
             return None
         algs = config.get("token_endpoint_auth_signing_alg_values_supported")
         if isinstance(algs, list) and self._key.algorithm not in algs:
-            self._emit("warning", message=f"server does not list {self._key.algorithm} among its signing "
-                                          f"algorithms {algs}")
+            self._emit(
+                "warning", message=f"server does not list {self._key.algorithm} among its signing algorithms {algs}"
+            )
         if self.config.token_url and self.config.token_url != endpoint:
-            self._emit("warning", message="discovered token endpoint differs from the configured token_url; "
-                                          "using the discovered one")
+            self._emit(
+                "warning",
+                message="discovered token endpoint differs from the configured token_url; using the discovered one",
+            )
         return endpoint
 
     def token(self) -> str:
@@ -323,12 +353,18 @@ class TokenProvider:
                 "scope": self.config.scope,
                 "client_assertion_type": ASSERTION_TYPE,
                 "client_assertion": build_client_assertion(
-                    self._key, self.config.client_id, url, now=self._now(),
-                    lifetime=self.config.assertion_lifetime),
+                    self._key, self.config.client_id, url, now=self._now(), lifetime=self.config.assertion_lifetime
+                ),
             }
 
-        response = self._http.request("POST", url, what="token request", use_token=False,
-                                      headers={"Accept": "application/json"}, data_factory=form)
+        response = self._http.request(
+            "POST",
+            url,
+            what="token request",
+            use_token=False,
+            headers={"Accept": "application/json"},
+            data_factory=form,
+        )
         try:
             body = response.json()
         except ValueError:
@@ -336,8 +372,10 @@ class TokenProvider:
         if response.status_code != 200:
             error = body.get("error", "") if isinstance(body, dict) else ""
             description = body.get("error_description", "") if isinstance(body, dict) else ""
-            raise AuthError(f"token endpoint {url} refused the client {self.config.client_id!r}: "
-                            f"HTTP {response.status_code} {error} {description}".rstrip())
+            raise AuthError(
+                f"token endpoint {url} refused the client {self.config.client_id!r}: "
+                f"HTTP {response.status_code} {error} {description}".rstrip()
+            )
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError(f"token endpoint {url} returned no access_token")

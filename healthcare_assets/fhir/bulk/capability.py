@@ -21,8 +21,8 @@ _LEVEL_OPERATIONS = {
 
 @dataclass(frozen=True)
 class Capabilities:
-    types: frozenset[str] | None        # None: the statement lists no resources (do not filter)
-    operations: frozenset[str]          # operation names at system level and on Patient/Group
+    types: frozenset[str] | None  # None: the statement lists no resources (do not filter)
+    operations: frozenset[str]  # operation names at system level and on Patient/Group
     fhir_version: str | None
 
     @classmethod

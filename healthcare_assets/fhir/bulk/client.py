@@ -63,24 +63,24 @@ FHIR_JSON = "application/fhir+json"
 class ClientSettings:
     """Tunables. Defaults suit a production EHR; tests shrink the waits and inject a fake clock."""
 
-    poll_timeout: float = 6 * 3600.0          # give up (and DELETE the job) if not ready by then
+    poll_timeout: float = 6 * 3600.0  # give up (and DELETE the job) if not ready by then
     poll_backoff: Backoff = Backoff(initial=2.0, factor=1.5, maximum=120.0, jitter=0.2)  # 202 w/o Retry-After
-    min_poll_interval: float = 1.0            # clamp for Retry-After on status polls (must be > 0)
+    min_poll_interval: float = 1.0  # clamp for Retry-After on status polls (must be > 0)
     max_poll_interval: float = 600.0
-    max_poll_errors: int = 10                 # consecutive 5xx/connection errors while polling
-    max_polls: int = 100_000                  # a second bound, in case an injected sleep does not advance time
-    retry: RetryPolicy = RetryPolicy()        # kick-off, manifest pages, files, token requests
+    max_poll_errors: int = 10  # consecutive 5xx/connection errors while polling
+    max_polls: int = 100_000  # a second bound, in case an injected sleep does not advance time
+    retry: RetryPolicy = RetryPolicy()  # kick-off, manifest pages, files, token requests
     parallel_downloads: int = 4
     chunk_size: int = 1 << 20
     timeouts: Timeouts = Timeouts()
-    keep_gzip: bool = False                   # store <Type>.ndjson.gz instead of plain NDJSON
-    verify_counts: bool = True                # compare line counts with the manifest's count
-    count_retries: int = 1                    # re-downloads of a file whose count does not match
-    verify_existing: bool = True              # re-hash files an earlier run completed before skipping them
-    delete_after_download: bool = True        # tell the server it may drop the files (IG: client SHOULD)
-    max_restarts: int = 1                     # new exports after the server lost the job or its files
-    check_capabilities: bool = True           # read /metadata and drop unsupported types
-    ca_bundle: Path | None = None             # private CA; TLS verification itself cannot be turned off
+    keep_gzip: bool = False  # store <Type>.ndjson.gz instead of plain NDJSON
+    verify_counts: bool = True  # compare line counts with the manifest's count
+    count_retries: int = 1  # re-downloads of a file whose count does not match
+    verify_existing: bool = True  # re-hash files an earlier run completed before skipping them
+    delete_after_download: bool = True  # tell the server it may drop the files (IG: client SHOULD)
+    max_restarts: int = 1  # new exports after the server lost the job or its files
+    check_capabilities: bool = True  # read /metadata and drop unsupported types
+    ca_bundle: Path | None = None  # private CA; TLS verification itself cannot be turned off
     max_manifest_pages: int = 10_000
 
     def __post_init__(self) -> None:
@@ -94,13 +94,13 @@ class ClientSettings:
 class ExportedFile:
     """One file on disk. ``bytes``/``sha256`` describe the stored file, ``lines`` the resources in it."""
 
-    kind: str          # output | error | deleted
+    kind: str  # output | error | deleted
     type: str
     path: Path
     lines: int
     bytes: int
     sha256: str
-    url: str           # full server URL (may be pre-signed: do not log it; events carry a redacted form)
+    url: str  # full server URL (may be pre-signed: do not log it; events carry a redacted form)
     count: int | None  # the manifest's count, when it gave one
 
 
@@ -109,7 +109,7 @@ class BulkExportResult:
     request_url: str
     method: str
     status_url: str
-    transaction_time: str      # pass as ``since`` next time for an incremental export
+    transaction_time: str  # pass as ``since`` next time for an incremental export
     requires_access_token: bool
     files: tuple[ExportedFile, ...]
     error_files: tuple[ExportedFile, ...]
@@ -129,17 +129,29 @@ class BulkExportResult:
 class BulkExportClient:
     """Runs Bulk Data exports. ``auth=None`` talks to open servers (such as the dev server without auth)."""
 
-    def __init__(self, auth: SmartBackendAuth | None = None, settings: ClientSettings | None = None, *,
-                 clock: Clock = time.monotonic, sleep: Sleep | None = None, rng: random.Random | None = None):
+    def __init__(
+        self,
+        auth: SmartBackendAuth | None = None,
+        settings: ClientSettings | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ):
         self.auth = auth
         self.settings = settings or ClientSettings()
         self._clock = clock
         self._cancel = threading.Event()
         self._running = threading.Lock()
         self._sleep = sleep or self._cancel.wait  # the default sleep wakes up at once on cancel()
-        self.transport = Transport(policy=self.settings.retry, sleep=self._sleep, rng=rng or random.Random(),
-                                   is_cancelled=self._cancel.is_set, ca_bundle=self.settings.ca_bundle,
-                                   timeouts=self.settings.timeouts)
+        self.transport = Transport(
+            policy=self.settings.retry,
+            sleep=self._sleep,
+            rng=rng or random.Random(),
+            is_cancelled=self._cancel.is_set,
+            ca_bundle=self.settings.ca_bundle,
+            timeouts=self.settings.timeouts,
+        )
         self._providers: dict[str, TokenProvider] = {}
 
     def __repr__(self) -> str:
@@ -158,8 +170,9 @@ class BulkExportClient:
         """Ask a running ``run`` (in another thread) to stop: it sends DELETE and raises ExportCancelledError."""
         self._cancel.set()
 
-    def run(self, request: BulkExportRequest, dest_dir: Path, state_path: Path,
-            on_progress: ProgressFn | None = None) -> BulkExportResult:
+    def run(
+        self, request: BulkExportRequest, dest_dir: Path, state_path: Path, on_progress: ProgressFn | None = None
+    ) -> BulkExportResult:
         """Export into ``dest_dir`` (created 0700), resuming from ``state_path`` when it holds this request.
 
         One run at a time per client (the client's transport carries the run's event sink).
@@ -171,8 +184,9 @@ class BulkExportClient:
         finally:
             self._running.release()
 
-    def _run(self, request: BulkExportRequest, dest_dir: Path, state_path: Path,
-             on_progress: ProgressFn | None) -> BulkExportResult:
+    def _run(
+        self, request: BulkExportRequest, dest_dir: Path, state_path: Path, on_progress: ProgressFn | None
+    ) -> BulkExportResult:
         self._cancel.clear()
         emit = Emitter(on_progress)
         self.transport.emit = emit
@@ -207,7 +221,8 @@ class BulkExportClient:
         assert self.auth is not None
         if base_url not in self._providers:
             self._providers[base_url] = TokenProvider(
-                self.auth, base_url, self.transport, emit=lambda kind, /, **data: self.transport.emit(kind, **data))
+                self.auth, base_url, self.transport, emit=lambda kind, /, **data: self.transport.emit(kind, **data)
+            )
         return self._providers[base_url]
 
 
@@ -230,12 +245,18 @@ class _Export:
         existing = ExportState.load(self.state_path)
         wanted = self.request.to_dict()
         if existing is not None and existing.request != wanted:
-            raise StateMismatchError(f"{self.state_path} belongs to a different export request; use a new "
-                                     "state file (and destination) for a new request, or delete it")
+            raise StateMismatchError(
+                f"{self.state_path} belongs to a different export request; use a new "
+                "state file (and destination) for a new request, or delete it"
+            )
         if existing is not None and existing.resumable:
             self.state, self.resumed = existing, True
-            self.emit("resume", status_url=redact_url(existing.status_url or ""), completed=len(existing.files),
-                      status=existing.status)
+            self.emit(
+                "resume",
+                status_url=redact_url(existing.status_url or ""),
+                completed=len(existing.files),
+                status=existing.status,
+            )
         elif existing is not None:  # cancelled, failed or never accepted: begin again in the same place
             self.state = existing
             self.start_over(count_restart=False)
@@ -276,8 +297,13 @@ class _Export:
     def run_once(self) -> BulkExportResult:
         if self.state.status == "complete" and not self._missing_files():
             result = self._result()
-            self.emit("complete", files=len(result.files), lines=sum(f.lines for f in result.files),
-                      transaction_time=result.transaction_time, resumed=True)
+            self.emit(
+                "complete",
+                files=len(result.files),
+                lines=sum(f.lines for f in result.files),
+                transaction_time=result.transaction_time,
+                resumed=True,
+            )
             return result
         if self.state.status_url is None:
             self._kickoff()
@@ -290,9 +316,15 @@ class _Export:
         if self.settings.delete_after_download:
             self._delete_job()
         result = self._result()
-        self.emit("complete", files=len(result.files), lines=sum(f.lines for f in result.files),
-                  bytes=sum(f.bytes for f in result.files), error_files=len(result.error_files),
-                  deleted_files=len(result.deleted_files), transaction_time=result.transaction_time)
+        self.emit(
+            "complete",
+            files=len(result.files),
+            lines=sum(f.lines for f in result.files),
+            bytes=sum(f.bytes for f in result.files),
+            error_files=len(result.error_files),
+            deleted_files=len(result.deleted_files),
+            transaction_time=result.transaction_time,
+        )
         return result
 
     # -- kick-off ----------------------------------------------------------------------------------------
@@ -305,13 +337,20 @@ class _Export:
         if request.method == "GET":
             params = request.query_params()
             request_url = requests.Request("GET", url, params=params).prepare().url or url
-            response = self.http.request("GET", url, what="kick-off", use_token=self.use_token, headers=headers,
-                                         params=params)
+            response = self.http.request(
+                "GET", url, what="kick-off", use_token=self.use_token, headers=headers, params=params
+            )
         else:
             request_url = url
             body = orjson.dumps(request.parameters_resource())
-            response = self.http.request("POST", url, what="kick-off", use_token=self.use_token,
-                                         headers={**headers, "Content-Type": FHIR_JSON}, data=body)
+            response = self.http.request(
+                "POST",
+                url,
+                what="kick-off",
+                use_token=self.use_token,
+                headers={**headers, "Content-Type": FHIR_JSON},
+                data=body,
+            )
         with response:
             if response.status_code != 202:
                 raise KickoffError("kick-off", request_url, response.status_code, parse_outcome(response.content))
@@ -323,21 +362,28 @@ class _Export:
         self.state.status_url, self.state.kicked_off_at = status_url, utc_now()
         self.state.status = "kicked_off"
         self.save()
-        self.emit("kickoff", request_url=request_url, method=request.method, status_url=redact_url(status_url),
-                  types=list(request.types))
+        self.emit(
+            "kickoff",
+            request_url=request_url,
+            method=request.method,
+            status_url=redact_url(status_url),
+            types=list(request.types),
+        )
 
     def _apply_capabilities(self, request: BulkExportRequest) -> BulkExportRequest:
         url = f"{request.base_url}/metadata"
         try:
-            response = self.http.request("GET", url, what="capabilities", use_token=self.use_token,
-                                         headers={"Accept": FHIR_JSON})
+            response = self.http.request(
+                "GET", url, what="capabilities", use_token=self.use_token, headers={"Accept": FHIR_JSON}
+            )
             statement = response.json() if response.status_code == 200 else None
         except (ServerError, ValueError):
             statement = None
         caps = Capabilities.from_statement(statement)
         if caps.types is None:
-            self._warn(f"could not read the server's supported resource types from {url}; "
-                       "sending the request unchanged")
+            self._warn(
+                f"could not read the server's supported resource types from {url}; sending the request unchanged"
+            )
             return request
         self.emit("capabilities", types=len(caps.types), fhir_version=caps.fhir_version)
         if caps.supports_level(request) is False:
@@ -350,8 +396,9 @@ class _Export:
             self._warn(f"resource type {name} is not supported by the server; skipped")
             self.emit("type_skipped", type=name, reason="not in CapabilityStatement")
         if not kept:
-            raise NoSupportedTypesError(f"none of the requested types {list(request.types)} is supported by "
-                                        f"{request.base_url}")
+            raise NoSupportedTypesError(
+                f"none of the requested types {list(request.types)} is supported by {request.base_url}"
+            )
         return request.with_types(kept) if skipped else request
 
     def _warn(self, message: str) -> None:
@@ -367,8 +414,9 @@ class _Export:
         for asked in range(self.settings.max_polls + 1):
             self.http.check_cancelled()
             if clock() >= deadline or asked >= self.settings.max_polls:
-                raise ExportTimeoutError(f"export not ready after {self.settings.poll_timeout:.0f} s "
-                                         f"({polls} polls); cancelled")
+                raise ExportTimeoutError(
+                    f"export not ready after {self.settings.poll_timeout:.0f} s ({polls} polls); cancelled"
+                )
             retry_after: str | None = None
             try:
                 response = self.http.send("GET", url, use_token=self.use_token, headers={"Accept": "application/json"})
@@ -389,8 +437,12 @@ class _Export:
                     if status == 202:
                         polls, errors, throttled = polls + 1, 0, 0
                         delay = self._poll_delay(retry_after, polls)
-                        self.emit("poll", progress=(response.headers.get("X-Progress") or "")[:100],
-                                  polls=polls, delay=round(delay, 3))
+                        self.emit(
+                            "poll",
+                            progress=(response.headers.get("X-Progress") or "")[:100],
+                            polls=polls,
+                            delay=round(delay, 3),
+                        )
                     elif status in (404, 410):
                         issues = parse_outcome(response.content)
                         raise ExportExpiredError("status poll", redact_url(url), status, issues)
@@ -426,12 +478,14 @@ class _Export:
             if next_url in seen or len(pages) >= self.settings.max_manifest_pages:
                 raise ManifestError(f"manifest paging loops or exceeds {self.settings.max_manifest_pages} pages")
             seen.add(next_url)
-            page = self.http.request("GET", next_url, what="manifest page", use_token=self.use_token,
-                                     headers={"Accept": "application/json"})
+            page = self.http.request(
+                "GET", next_url, what="manifest page", use_token=self.use_token, headers={"Accept": "application/json"}
+            )
             with page:
                 if page.status_code in (404, 410):
-                    raise ExportExpiredError("manifest page", redact_url(next_url), page.status_code,
-                                             parse_outcome(page.content))
+                    raise ExportExpiredError(
+                        "manifest page", redact_url(next_url), page.status_code, parse_outcome(page.content)
+                    )
                 if page.status_code != 200:
                     issues = parse_outcome(page.content)
                     error = ServerError if is_transient(page.status_code, issues) else ExportFailedError
@@ -445,9 +499,15 @@ class _Export:
         self.state.manifest = merge_pages(pages)
         self.save()
         manifest = self.state.manifest
-        self.emit("manifest", transaction_time=manifest["transactionTime"], pages=len(pages),
-                  output=len(manifest["output"]), error=len(manifest["error"]), deleted=len(manifest["deleted"]),
-                  requires_access_token=manifest["requiresAccessToken"])
+        self.emit(
+            "manifest",
+            transaction_time=manifest["transactionTime"],
+            pages=len(pages),
+            output=len(manifest["output"]),
+            error=len(manifest["error"]),
+            deleted=len(manifest["deleted"]),
+            requires_access_token=manifest["requiresAccessToken"],
+        )
 
     # -- downloads ---------------------------------------------------------------------------------------
     def _plans(self) -> list[PlannedFile]:
@@ -461,8 +521,14 @@ class _Export:
         for plan in self._plans():
             done = self.state.files.get(plan.key)
             if done is not None and self._intact(done):
-                self.emit("file_skipped", kind=plan.kind, type=plan.type, path=done["path"], lines=done["lines"],
-                          sha256=done["sha256"])
+                self.emit(
+                    "file_skipped",
+                    kind=plan.kind,
+                    type=plan.type,
+                    path=done["path"],
+                    lines=done["lines"],
+                    sha256=done["sha256"],
+                )
             else:
                 self.state.files.pop(plan.key, None)
                 pending.append(plan)
@@ -474,15 +540,19 @@ class _Export:
             ensure_private_dir((self.dest_dir / plan.relpath).parent)
         abort = threading.Event()
         downloader = FileDownloader(
-            self.http, policy=self.settings.retry, keep_gzip=self.settings.keep_gzip,
-            chunk_size=self.settings.chunk_size, verify_counts=self.settings.verify_counts,
+            self.http,
+            policy=self.settings.retry,
+            keep_gzip=self.settings.keep_gzip,
+            chunk_size=self.settings.chunk_size,
+            verify_counts=self.settings.verify_counts,
             count_retries=self.settings.count_retries,
             should_stop=lambda: abort.is_set() or self.client._cancel.is_set(),
         )
         # Send the token only when the manifest says the files need it (pre-signed URLs must not get it).
         use_token = self.use_token and bool(manifest["requiresAccessToken"])
-        pool = ThreadPoolExecutor(max_workers=min(self.settings.parallel_downloads, len(pending)),
-                                  thread_name_prefix="bulk-download")
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.settings.parallel_downloads, len(pending)), thread_name_prefix="bulk-download"
+        )
         futures: dict[Future[FileDigest], PlannedFile] = {
             pool.submit(downloader.download, plan, self.dest_dir / plan.relpath, use_token=use_token): plan
             for plan in pending
@@ -518,14 +588,28 @@ class _Export:
 
     def _record(self, plan: PlannedFile, digest: FileDigest, recorded: set[str], quiet: bool = False) -> None:
         self.state.files[plan.key] = {
-            "kind": plan.kind, "type": plan.type, "path": plan.relpath, "lines": digest.lines,
-            "bytes": digest.bytes, "sha256": digest.sha256, "url": plan.url, "count": plan.count,
+            "kind": plan.kind,
+            "type": plan.type,
+            "path": plan.relpath,
+            "lines": digest.lines,
+            "bytes": digest.bytes,
+            "sha256": digest.sha256,
+            "url": plan.url,
+            "count": plan.count,
         }
         recorded.add(plan.key)
         self.save()
         if not quiet:
-            self.emit("file_complete", kind=plan.kind, type=plan.type, path=plan.relpath, lines=digest.lines,
-                      bytes=digest.bytes, sha256=digest.sha256, url=redact_url(plan.url))
+            self.emit(
+                "file_complete",
+                kind=plan.kind,
+                type=plan.type,
+                path=plan.relpath,
+                lines=digest.lines,
+                bytes=digest.bytes,
+                sha256=digest.sha256,
+                url=redact_url(plan.url),
+            )
 
     def _intact(self, entry: dict[str, Any]) -> bool:
         path = self.dest_dir / entry["path"]
@@ -561,18 +645,28 @@ class _Export:
         """A new export never mixes with files of another one (names would collide or be misattributed)."""
         found = [p for p in self.dest_dir.rglob("*.ndjson*") if p.is_file() and not p.name.startswith(".")]
         if found:
-            raise BulkExportError(f"{self.dest_dir} already holds {len(found)} NDJSON files and no state for them "
-                                  f"(e.g. {found[0].name}); export into an empty folder")
+            raise BulkExportError(
+                f"{self.dest_dir} already holds {len(found)} NDJSON files and no state for them "
+                f"(e.g. {found[0].name}); export into an empty folder"
+            )
 
     def _result(self) -> BulkExportResult:
         manifest = self.state.manifest or {}
         groups: dict[str, list[ExportedFile]] = {"output": [], "error": [], "deleted": []}
         for plan in self._plans():
             entry = self.state.files[plan.key]
-            groups[plan.kind].append(ExportedFile(
-                kind=plan.kind, type=entry["type"], path=self.dest_dir / entry["path"], lines=entry["lines"],
-                bytes=entry["bytes"], sha256=entry["sha256"], url=entry["url"], count=entry["count"],
-            ))
+            groups[plan.kind].append(
+                ExportedFile(
+                    kind=plan.kind,
+                    type=entry["type"],
+                    path=self.dest_dir / entry["path"],
+                    lines=entry["lines"],
+                    bytes=entry["bytes"],
+                    sha256=entry["sha256"],
+                    url=entry["url"],
+                    count=entry["count"],
+                )
+            )
         return BulkExportResult(
             request_url=self.state.request_url or "",
             method=self.state.method or self.request.method,
@@ -587,4 +681,3 @@ class _Export:
             resumed=self.resumed,
             restarts=self.state.restarts,
         )
-

@@ -98,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = False   # server_close() joins the handler threads: a clean stop
+    daemon_threads = False  # server_close() joins the handler threads: a clean stop
     block_on_close = True
 
     def __init__(self, port: int, app: BulkDataApp):
@@ -139,17 +139,32 @@ class DevFhirServer:
     Pass ``store`` to share one loaded ``ResourceStore`` between servers (loading Synthea takes a moment).
     """
 
-    def __init__(self, data_dir: Path | None = None, *, store: ResourceStore | None = None, port: int = 0,
-                 host: str = HOST, auth: DevAuthConfig | None = None,
-                 groups: Mapping[str, Sequence[str]] | None = None, faults: Faults | None = None,
-                 files_require_token: bool | None = None, smart_configuration: bool = True):
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        store: ResourceStore | None = None,
+        port: int = 0,
+        host: str = HOST,
+        auth: DevAuthConfig | None = None,
+        groups: Mapping[str, Sequence[str]] | None = None,
+        faults: Faults | None = None,
+        files_require_token: bool | None = None,
+        smart_configuration: bool = True,
+    ):
         check_host(host)
         if store is None:
             if data_dir is None:
                 raise ValueError("give data_dir or store")
             store = ResourceStore.load(Path(data_dir))
-        self.app = BulkDataApp(store, auth=auth, groups=groups or {}, faults=faults or Faults(),
-                               files_require_token=files_require_token, smart_configuration=smart_configuration)
+        self.app = BulkDataApp(
+            store,
+            auth=auth,
+            groups=groups or {},
+            faults=faults or Faults(),
+            files_require_token=files_require_token,
+            smart_configuration=smart_configuration,
+        )
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -168,8 +183,9 @@ class DevFhirServer:
             return self
         server = self.bind()._server
         assert server is not None
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="dev-fhir-server", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="dev-fhir-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -224,8 +240,11 @@ class DevFhirServer:
         self.app.set_faults(faults)
 
     def requests(self, route: str | None = None, method: str | None = None) -> list[RequestRecord]:
-        return [r for r in list(self.app.log) if (route is None or r.route == route)
-                and (method is None or r.method == method)]
+        return [
+            r
+            for r in list(self.app.log)
+            if (route is None or r.route == route) and (method is None or r.method == method)
+        ]
 
     def expire_files(self) -> None:
         """Make every current job's files answer 410 Gone."""
@@ -241,18 +260,27 @@ class DevFhirServer:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="healthcare-assets dev-fhir-server",
-                                     description="Development FHIR Bulk Data server over a folder of NDJSON "
-                                                 "(binds 127.0.0.1 only).")
+    parser = argparse.ArgumentParser(
+        prog="healthcare-assets dev-fhir-server",
+        description="Development FHIR Bulk Data server over a folder of NDJSON (binds 127.0.0.1 only).",
+    )
     parser.add_argument("--data", required=True, type=Path, help="folder of *.ndjson / *.ndjson.gz files")
     parser.add_argument("--port", type=int, default=8089, help="TCP port (0: any free port); default 8089")
     parser.add_argument("--host", default=HOST, help="must be 127.0.0.1 (or localhost)")
-    parser.add_argument("--auth-jwks", type=Path, help="enable SMART Backend Services: the client's public JWKS "
-                                                      "(or {'clients': {client_id: JWKS}})")
+    parser.add_argument(
+        "--auth-jwks",
+        type=Path,
+        help="enable SMART Backend Services: the client's public JWKS (or {'clients': {client_id: JWKS}})",
+    )
     parser.add_argument("--client-id", default="healthcare-assets", help="client id for a bare JWKS file")
     parser.add_argument("--token-lifetime", type=int, default=300, help="access token lifetime, seconds")
-    parser.add_argument("--group", action="append", default=[], metavar="ID=PATIENT,PATIENT",
-                        help="define a Group for Group/ID/$export (Group/all always means every patient)")
+    parser.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="ID=PATIENT,PATIENT",
+        help="define a Group for Group/ID/$export (Group/all always means every patient)",
+    )
     parser.add_argument("--pending-polls", type=int, default=1, help="202 answers before an export completes")
     parser.add_argument("--retry-after", default="1", help="Retry-After sent with 202 answers")
     parser.add_argument("--manifest-page-size", type=int, help="output entries per manifest page")
@@ -272,8 +300,12 @@ def server_from_args(argv: Sequence[str] | None = None) -> DevFhirServer:
         if not name or not members:
             raise ValueError(f"--group wants ID=PATIENT,PATIENT, got {spec!r}")
         groups[name] = [m.strip().removeprefix("Patient/") for m in members.split(",") if m.strip()]
-    faults = Faults(pending_polls=args.pending_polls, poll_retry_after=args.retry_after,
-                    manifest_page_size=args.manifest_page_size, max_lines_per_file=args.max_lines_per_file)
+    faults = Faults(
+        pending_polls=args.pending_polls,
+        poll_retry_after=args.retry_after,
+        manifest_page_size=args.manifest_page_size,
+        max_lines_per_file=args.max_lines_per_file,
+    )
     return DevFhirServer(args.data, port=args.port, auth=auth, groups=groups, faults=faults)
 
 
@@ -290,11 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dev-fhir-server: cannot listen on {HOST}:{server._port}: {exc.strerror}", file=sys.stderr)
         return 2
     store = server.store
-    print(f"FHIR Bulk Data dev server: {server.base_url}  ({len(store.types())} types, "
-          f"{len(store.patient_ids())} patients)", flush=True)
+    print(
+        f"FHIR Bulk Data dev server: {server.base_url}  ({len(store.types())} types, "
+        f"{len(store.patient_ids())} patients)",
+        flush=True,
+    )
     if server.app.issuer is not None:
-        print(f"SMART token endpoint: {server.token_url}  (clients: {', '.join(server.app.auth.clients)})",
-              flush=True)
+        print(f"SMART token endpoint: {server.token_url}  (clients: {', '.join(server.app.auth.clients)})", flush=True)
     print("Ctrl-C to stop", flush=True)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`/`kill`: stop as cleanly as Ctrl-C
     try:

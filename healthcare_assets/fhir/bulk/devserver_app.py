@@ -47,21 +47,21 @@ _FILE_CHUNK = 256 * 1024
 class Faults:
     """What to do wrong, for tests. Counters ("first N") are per server and reset by ``set_faults``."""
 
-    pending_polls: int = 1                  # 202 answers before the manifest (a slow export)
-    poll_retry_after: str | None = "1"      # Retry-After on those 202s (None: omit, client backs off)
-    throttle_polls: int = 0                 # first N status polls answer 429
+    pending_polls: int = 1  # 202 answers before the manifest (a slow export)
+    poll_retry_after: str | None = "1"  # Retry-After on those 202s (None: omit, client backs off)
+    throttle_polls: int = 0  # first N status polls answer 429
     throttle_retry_after: str | None = "2"  # Retry-After on 429s; "date:N": an HTTP-date N s ahead; None: omit
-    kickoff_failures: int = 0               # first N kick-offs answer failure_status (transient)
-    status_failures: int = 0                # first N status polls answer failure_status (transient)
-    file_failures: int = 0                  # first N file requests answer failure_status (transient)
+    kickoff_failures: int = 0  # first N kick-offs answer failure_status (transient)
+    status_failures: int = 0  # first N status polls answer failure_status (transient)
+    file_failures: int = 0  # first N file requests answer failure_status (transient)
     failure_status: int = 503
-    drop_connections: int = 0               # first N status polls: connection closed without an answer
-    truncate_files: int = 0                 # first N file responses stop half-way
-    file_ttl: float | None = None           # seconds after completion before files answer 410
-    manifest_page_size: int | None = None   # output entries per manifest page (link "next")
-    max_lines_per_file: int | None = None   # split a type over several files
-    count_offset: int = 0                   # add this to every manifest count (a lying server)
-    fail_export: bool = False               # the job fails: status answers 500 OperationOutcome "exception"
+    drop_connections: int = 0  # first N status polls: connection closed without an answer
+    truncate_files: int = 0  # first N file responses stop half-way
+    file_ttl: float | None = None  # seconds after completion before files answer 410
+    manifest_page_size: int | None = None  # output entries per manifest page (link "next")
+    max_lines_per_file: int | None = None  # split a type over several files
+    count_offset: int = 0  # add this to every manifest count (a lying server)
+    fail_export: bool = False  # the job fails: status answers 500 OperationOutcome "exception"
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,10 @@ class RequestRecord:
     """One request as the server saw it (tests assert on these). Never holds the token itself."""
 
     method: str
-    route: str          # metadata | smart-config | token | kickoff | status | file | group | unknown
+    route: str  # metadata | smart-config | token | kickoff | status | file | group | unknown
     path: str
     query: str
-    status: int         # 0 when the connection was dropped on purpose
+    status: int  # 0 when the connection was dropped on purpose
     bearer: bool
 
 
@@ -84,23 +84,37 @@ class Reply:
     drop: bool = False
 
 
-def outcome(status: int, code: str, diagnostics: str, severity: str = "error",
-            headers: Mapping[str, str] | None = None) -> Reply:
-    body = orjson.dumps({"resourceType": "OperationOutcome",
-                         "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]})
+def outcome(
+    status: int, code: str, diagnostics: str, severity: str = "error", headers: Mapping[str, str] | None = None
+) -> Reply:
+    body = orjson.dumps(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+        }
+    )
     return Reply(status, {"Content-Type": FHIR_JSON, **(headers or {})}, body)
 
 
-def json_reply(status: int, payload: Any, content_type: str = "application/json",
-               headers: Mapping[str, str] | None = None) -> Reply:
+def json_reply(
+    status: int, payload: Any, content_type: str = "application/json", headers: Mapping[str, str] | None = None
+) -> Reply:
     return Reply(status, {"Content-Type": content_type, **(headers or {})}, orjson.dumps(payload))
 
 
 class BulkDataApp:
     """Routing and behaviour, independent of the socket layer (one instance per server)."""
 
-    def __init__(self, store: ResourceStore, *, auth: DevAuthConfig | None, groups: Mapping[str, Sequence[str]],
-                 faults: Faults, files_require_token: bool | None, smart_configuration: bool):
+    def __init__(
+        self,
+        store: ResourceStore,
+        *,
+        auth: DevAuthConfig | None,
+        groups: Mapping[str, Sequence[str]],
+        faults: Faults,
+        files_require_token: bool | None,
+        smart_configuration: bool,
+    ):
         self.store = store
         self.auth = auth
         self.groups = {k: list(v) for k, v in groups.items()}
@@ -142,17 +156,19 @@ class BulkDataApp:
         split = urlsplit(target)
         path = unquote(split.path)
         route, reply = self._route(method, path, split.query, headers, body)
-        self.log.append(RequestRecord(method, route, path, split.query, 0 if reply.drop else reply.status,
-                                      bool(headers.get("Authorization"))))
+        self.log.append(
+            RequestRecord(
+                method, route, path, split.query, 0 if reply.drop else reply.status, bool(headers.get("Authorization"))
+            )
+        )
         return reply
 
-    def _route(self, method: str, path: str, query: str, headers: Mapping[str, str],
-               body: bytes) -> tuple[str, Reply]:
+    def _route(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> tuple[str, Reply]:
         if path == TOKEN_PATH:
             return "token", self._token(method, headers, body)
         if not path.startswith(BASE_PATH + "/"):
             return "unknown", outcome(404, "not-found", f"no such endpoint {path}")
-        rest = path[len(BASE_PATH):]
+        rest = path[len(BASE_PATH) :]
         if rest == "/metadata" and method == "GET":
             return "metadata", json_reply(200, self._capability_statement(), FHIR_JSON)
         if rest == "/.well-known/smart-configuration" and method == "GET":
@@ -176,20 +192,38 @@ class BulkDataApp:
         for name in types:
             entry: dict[str, Any] = {"type": name, "interaction": [{"code": "read"}] if name == "Group" else []}
             if name in ("Patient", "Group"):
-                entry["operation"] = [{"name": "export", "definition":
-                                       f"http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{name.lower()}-export"}]
+                entry["operation"] = [
+                    {
+                        "name": "export",
+                        "definition": f"http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{name.lower()}-export",
+                    }
+                ]
             resources.append(entry)
         rest: dict[str, Any] = {
             "mode": "server",
             "resource": resources,
-            "operation": [{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}],
+            "operation": [
+                {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
+            ],
         }
         if self.issuer is not None:
             rest["security"] = {
-                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                         "code": "SMART-on-FHIR"}]}],
-                "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                               "extension": [{"url": "token", "valueUri": self.issuer.token_url}]}],
+                "service": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                "code": "SMART-on-FHIR",
+                            }
+                        ]
+                    }
+                ],
+                "extension": [
+                    {
+                        "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                        "extension": [{"url": "token", "valueUri": self.issuer.token_url}],
+                    }
+                ],
             }
         return {
             "resourceType": "CapabilityStatement",
@@ -207,15 +241,18 @@ class BulkDataApp:
     def _smart_configuration(self) -> Reply:
         if self.issuer is None or not self.smart_configuration:
             return outcome(404, "not-found", "this server has no SMART configuration")
-        return json_reply(200, {
-            "issuer": self.base_url,
-            "token_endpoint": self.issuer.token_url,
-            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-            "grant_types_supported": ["client_credentials"],
-            "scopes_supported": ["system/*.read", "system/*.rs"],
-            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
-        })
+        return json_reply(
+            200,
+            {
+                "issuer": self.base_url,
+                "token_endpoint": self.issuer.token_url,
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+                "grant_types_supported": ["client_credentials"],
+                "scopes_supported": ["system/*.read", "system/*.rs"],
+                "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+            },
+        )
 
     def _token(self, method: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if self.issuer is None:
@@ -228,8 +265,11 @@ class BulkDataApp:
         try:
             return json_reply(200, self.issuer.issue(form), headers={"Cache-Control": "no-store"})
         except TokenRequestError as exc:
-            return json_reply(exc.status, {"error": exc.error, "error_description": exc.description},
-                              headers={"Cache-Control": "no-store"})
+            return json_reply(
+                exc.status,
+                {"error": exc.error, "error_description": exc.description},
+                headers={"Cache-Control": "no-store"},
+            )
 
     def _authorize(self, headers: Mapping[str, str]) -> tuple[Grant | None, Reply | None]:
         """(grant, None) when allowed; (None, 401 reply) when auth is on and the token is missing/invalid."""
@@ -237,13 +277,16 @@ class BulkDataApp:
             return None, None
         grant = self.issuer.check(headers.get("Authorization"))
         if grant is None:
-            return None, outcome(401, "login", "a valid bearer token is required",
-                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return None, outcome(
+                401,
+                "login",
+                "a valid bearer token is required",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         return grant, None
 
     # -- export ------------------------------------------------------------------------------------------
-    def _kickoff(self, method: str, rest: str, path: str, query: str, headers: Mapping[str, str],
-                 body: bytes) -> Reply:
+    def _kickoff(self, method: str, rest: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Reply:
         grant, refused = self._authorize(headers)
         if refused:
             return refused
@@ -257,8 +300,13 @@ class BulkDataApp:
             return self._transient()
         lenient = "handling=lenient" in prefer
         try:
-            params = read_params(method, parse_qs(query, keep_blank_values=True), body, lenient=lenient,
-                                 supported_types=self.store.types())
+            params = read_params(
+                method,
+                parse_qs(query, keep_blank_values=True),
+                body,
+                lenient=lenient,
+                supported_types=self.store.types(),
+            )
             warnings: list[str] = []
             patients: set[str] | None = None
             if rest != "/$export":
@@ -280,8 +328,13 @@ class BulkDataApp:
             transaction_time=snapshot.taken_at,
             owner=grant.client_id if grant else None,
             requires_token=self.files_require_token,
-            files=build_files(snapshot, params, patients=patients, max_lines_per_file=self.faults.max_lines_per_file,
-                              warnings=warnings),
+            files=build_files(
+                snapshot,
+                params,
+                patients=patients,
+                max_lines_per_file=self.faults.max_lines_per_file,
+                warnings=warnings,
+            ),
         )
         with self._lock:
             self.jobs[job.id] = job
@@ -313,9 +366,18 @@ class BulkDataApp:
         members = self.store.patient_ids() if group_id == "all" else self.groups.get(group_id)
         if members is None:
             return outcome(404, "not-found", f"Group/{group_id} is not known to this server")
-        return json_reply(200, {"resourceType": "Group", "id": group_id, "type": "person", "actual": True,
-                                "quantity": len(members),
-                                "member": [{"entity": {"reference": f"Patient/{p}"}} for p in members]}, FHIR_JSON)
+        return json_reply(
+            200,
+            {
+                "resourceType": "Group",
+                "id": group_id,
+                "type": "person",
+                "actual": True,
+                "quantity": len(members),
+                "member": [{"entity": {"reference": f"Patient/{p}"}} for p in members],
+            },
+            FHIR_JSON,
+        )
 
     def _job_for(self, job_id: str, grant: Grant | None) -> ExportJob | None:
         with self._lock:
@@ -344,8 +406,12 @@ class BulkDataApp:
             return self._transient()
         if self._fault("throttle", faults.throttle_polls):
             retry_after = faults.throttle_retry_after
-            return outcome(429, "throttled", "too many status requests; slow down",
-                           headers={"Retry-After": self._retry_after(retry_after)} if retry_after else {})
+            return outcome(
+                429,
+                "throttled",
+                "too many status requests; slow down",
+                headers={"Retry-After": self._retry_after(retry_after)} if retry_after else {},
+            )
         if faults.fail_export:
             return outcome(500, "exception", "the export failed: simulated server-side failure")
         with self._lock:
@@ -365,7 +431,7 @@ class BulkDataApp:
         faults = self.faults
         outputs = [f for f in job.files if f.kind == "output"]
         size = faults.manifest_page_size or max(len(outputs), 1)
-        pages = [outputs[i:i + size] for i in range(0, len(outputs), size)] or [[]]
+        pages = [outputs[i : i + size] for i in range(0, len(outputs), size)] or [[]]
         if not 1 <= page <= len(pages):
             return outcome(404, "not-found", f"manifest page {page} does not exist")
         files_url = f"{self.base_url}/bulkfiles/{job.id}"
@@ -408,8 +474,10 @@ class BulkDataApp:
                 return outcome(404, "not-found", "no such file")
         if self._fault("file", self.faults.file_failures):
             return self._transient()
-        gzip_wanted = any(part.split(";")[0].strip() == "gzip" and "q=0" not in part.replace(" ", "")
-                          for part in headers.get("Accept-Encoding", "").split(","))
+        gzip_wanted = any(
+            part.split(";")[0].strip() == "gzip" and "q=0" not in part.replace(" ", "")
+            for part in headers.get("Accept-Encoding", "").split(",")
+        )
         truncate = self._fault("truncate", self.faults.truncate_files)
         reply_headers = {"Content-Type": NDJSON}
         if gzip_wanted:
@@ -417,8 +485,9 @@ class BulkDataApp:
         return Reply(200, reply_headers, _file_body(export_file.lines, gzip_wanted, truncate))
 
     def _transient(self) -> Reply:
-        return outcome(self.faults.failure_status, "transient", "temporarily unavailable; retry",
-                       headers={"Retry-After": "1"})
+        return outcome(
+            self.faults.failure_status, "transient", "temporarily unavailable; retry", headers={"Retry-After": "1"}
+        )
 
     @staticmethod
     def _retry_after(spec: str | None) -> str:

@@ -96,8 +96,12 @@ class TokenIssuer:
         with self._lock:
             self._tokens[token] = Grant(client_id, scopes, now + self.config.token_lifetime)
             self.issued += 1
-        return {"access_token": token, "token_type": "bearer", "expires_in": self.config.token_lifetime,
-                "scope": " ".join(scopes)}
+        return {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": self.config.token_lifetime,
+            "scope": " ".join(scopes),
+        }
 
     def _verify(self, assertion: str) -> str:
         try:
@@ -122,8 +126,13 @@ class TokenIssuer:
         try:
             key = jwt.PyJWK(candidates[0], algorithm=alg).key
             claims = jwt.decode(
-                assertion, key, algorithms=[alg], audience=self.token_url, issuer=client_id,
-                leeway=self.config.leeway, options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+                assertion,
+                key,
+                algorithms=[alg],
+                audience=self.token_url,
+                issuer=client_id,
+                leeway=self.config.leeway,
+                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
             )
         except jwt.ExpiredSignatureError:
             raise TokenRequestError("invalid_client", "client_assertion has expired (exp in the past)", 401) from None

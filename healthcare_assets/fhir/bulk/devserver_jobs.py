@@ -63,8 +63,9 @@ class ExportParams:
     warnings: tuple[str, ...] = ()
 
 
-def read_params(method: str, query: Mapping[str, Sequence[str]], body: bytes, *, lenient: bool,
-                supported_types: Iterable[str]) -> ExportParams:
+def read_params(
+    method: str, query: Mapping[str, Sequence[str]], body: bytes, *, lenient: bool, supported_types: Iterable[str]
+) -> ExportParams:
     """Kick-off parameters from the GET query or the POST ``Parameters`` body, validated."""
     values: dict[str, list[str]] = {}
     patients: list[str] | None = None
@@ -94,8 +95,9 @@ def read_params(method: str, query: Mapping[str, Sequence[str]], body: bytes, *,
     warnings: list[str] = []
     output_format = (values.get("_outputFormat") or ["application/fhir+ndjson"])[-1]
     if output_format not in OUTPUT_FORMATS:
-        raise RequestProblem(400, "not-supported", f"_outputFormat {output_format!r} is not supported; "
-                                                   "use application/fhir+ndjson")
+        raise RequestProblem(
+            400, "not-supported", f"_outputFormat {output_format!r} is not supported; use application/fhir+ndjson"
+        )
     supported = set(supported_types)
     types: list[str] | None = None
     if values.get("_type"):
@@ -124,9 +126,14 @@ def read_params(method: str, query: Mapping[str, Sequence[str]], body: bytes, *,
                 continue
             filters.setdefault(resource_type, []).append(criteria)
     elements = tuple(e.strip() for e in ",".join(values.get("_elements", [])).split(",") if e.strip())
-    return ExportParams(tuple(types) if types is not None else None, since,
-                        {k: tuple(v) for k, v in filters.items()}, elements,
-                        tuple(patients) if patients is not None else None, tuple(warnings))
+    return ExportParams(
+        tuple(types) if types is not None else None,
+        since,
+        {k: tuple(v) for k, v in filters.items()},
+        elements,
+        tuple(patients) if patients is not None else None,
+        tuple(warnings),
+    )
 
 
 def _parse_filter(text: str) -> tuple[str, Criteria]:
@@ -136,8 +143,9 @@ def _parse_filter(text: str) -> tuple[str, Criteria]:
     criteria = []
     for name, value in parse_qsl(search, keep_blank_values=True):
         if not _PARAM.match(name):
-            raise RequestProblem(400, "not-supported", f"_typeFilter parameter {name!r} is not supported "
-                                                       "(only element equality and _id)")
+            raise RequestProblem(
+                400, "not-supported", f"_typeFilter parameter {name!r} is not supported (only element equality and _id)"
+            )
         criteria.append((name, tuple(v for v in value.split(",") if v)))
     return resource_type, tuple(criteria)
 
@@ -185,7 +193,7 @@ def _subset(resource: dict[str, Any], elements: tuple[str, ...]) -> dict[str, An
 @dataclass
 class JobFile:
     name: str
-    kind: str                   # output | error | deleted
+    kind: str  # output | error | deleted
     type: str
     lines: list[bytes]
 
@@ -207,8 +215,14 @@ class ExportJob:
         return next((f for f in self.files if f.name == name), None)
 
 
-def build_files(snapshot: Snapshot, params: ExportParams, *, patients: set[str] | None,
-                max_lines_per_file: int | None, warnings: Sequence[str] = ()) -> list[JobFile]:
+def build_files(
+    snapshot: Snapshot,
+    params: ExportParams,
+    *,
+    patients: set[str] | None,
+    max_lines_per_file: int | None,
+    warnings: Sequence[str] = (),
+) -> list[JobFile]:
     """The job's output, error and deleted files. ``patients=None`` means a system-level export."""
     if params.types is not None:
         types = list(params.types)
@@ -240,26 +254,44 @@ def build_files(snapshot: Snapshot, params: ExportParams, *, patients: set[str] 
             lines.append(orjson.dumps(_subset(parsed, params.elements)) if params.elements else resource.raw)
         size = max_lines_per_file or len(lines) or 1
         for index, start in enumerate(range(0, len(lines), size), start=1):
-            files.append(JobFile(f"{resource_type}.{index}.ndjson", "output", resource_type,
-                                 lines[start:start + size]))
+            files.append(
+                JobFile(f"{resource_type}.{index}.ndjson", "output", resource_type, lines[start : start + size])
+            )
 
     if params.since is not None:
         deleted = [
-            orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
-                {"request": {"method": "DELETE", "url": f"{d.type}/{d.id}"}}]})
+            orjson.dumps(
+                {
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [{"request": {"method": "DELETE", "url": f"{d.type}/{d.id}"}}],
+                }
+            )
             for d in snapshot.deletions
-            if d.when > params.since and (params.types is None or d.type in params.types)
+            if d.when > params.since
+            and (params.types is None or d.type in params.types)
             and (patients is None or d.patient_id in patients)
         ]
         if deleted:
             files.append(JobFile("deleted.1.ndjson", "deleted", "Bundle", deleted))
     all_warnings = [*params.warnings, *warnings]
     if all_warnings:
-        files.append(JobFile("error.1.ndjson", "error", "OperationOutcome", [
-            orjson.dumps({"resourceType": "OperationOutcome",
-                          "issue": [{"severity": "warning", "code": "informational", "diagnostics": text}]})
-            for text in all_warnings
-        ]))
+        files.append(
+            JobFile(
+                "error.1.ndjson",
+                "error",
+                "OperationOutcome",
+                [
+                    orjson.dumps(
+                        {
+                            "resourceType": "OperationOutcome",
+                            "issue": [{"severity": "warning", "code": "informational", "diagnostics": text}],
+                        }
+                    )
+                    for text in all_warnings
+                ],
+            )
+        )
     return files
 
 

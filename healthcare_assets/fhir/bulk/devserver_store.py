@@ -31,8 +31,8 @@ _PATIENT_LINKS = ("patient", "subject", "beneficiary")
 class StoredResource:
     type: str
     id: str
-    raw: bytes                     # the line exactly as read (without its line ending)
-    patient_id: str | None         # the patient compartment it belongs to, if any
+    raw: bytes  # the line exactly as read (without its line ending)
+    patient_id: str | None  # the patient compartment it belongs to, if any
     last_updated: datetime | None  # meta.lastUpdated, if present
 
 
@@ -104,7 +104,7 @@ class ResourceStore:
         for path in files:
             with open(path, "rb") as probe:
                 gzipped = probe.read(2) == _GZIP_MAGIC
-            with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+            with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
                 for number, line in enumerate(handle, start=1):
                     raw = line.rstrip(b"\r\n")
                     if raw.strip():
@@ -124,8 +124,9 @@ class ResourceStore:
         self._put(resource, raw)
 
     def _put(self, resource: dict[str, Any], raw: bytes) -> StoredResource:
-        stored = StoredResource(resource["resourceType"], str(resource.get("id") or ""), raw, patient_of(resource),
-                                _last_updated(resource))
+        stored = StoredResource(
+            resource["resourceType"], str(resource.get("id") or ""), raw, patient_of(resource), _last_updated(resource)
+        )
         self._resources.setdefault(stored.type, []).append(stored)
         return stored
 
@@ -151,17 +152,22 @@ class ResourceStore:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return Snapshot(datetime.now(UTC), self.loaded_at,
-                            {t: tuple(items) for t, items in self._resources.items() if items},
-                            tuple(self._deletions))
+            return Snapshot(
+                datetime.now(UTC),
+                self.loaded_at,
+                {t: tuple(items) for t, items in self._resources.items() if items},
+                tuple(self._deletions),
+            )
 
     # -- changes (tests and incremental-export demos) ------------------------------------------------------
     def upsert(self, resource: dict[str, Any], when: datetime | None = None) -> StoredResource:
         """Add or replace a resource, stamping ``meta.lastUpdated`` (so ``_since`` exports pick it up)."""
         when = when or datetime.now(UTC)
         stamped = dict(resource)
-        stamped["meta"] = {**(resource.get("meta") or {}),
-                           "lastUpdated": when.isoformat(timespec="microseconds").replace("+00:00", "Z")}
+        stamped["meta"] = {
+            **(resource.get("meta") or {}),
+            "lastUpdated": when.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        }
         with self._lock:
             self._remove(stamped["resourceType"], str(stamped.get("id") or ""))
             stored = self._put(stamped, orjson.dumps(stamped))
@@ -174,8 +180,9 @@ class ResourceStore:
             removed = self._remove(resource_type, resource_id)
             if not removed:
                 return False
-            self._deletions.append(Deletion(resource_type, resource_id, removed[0].patient_id,
-                                            when or datetime.now(UTC)))
+            self._deletions.append(
+                Deletion(resource_type, resource_id, removed[0].patient_id, when or datetime.now(UTC))
+            )
             return True
 
     def get(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:

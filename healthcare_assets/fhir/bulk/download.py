@@ -148,9 +148,16 @@ class _Sink:
         return self.counter.finish()
 
 
-def write_stream(chunks: Iterable[bytes], target: Path, *, wire_gzip: bool | None, keep_gzip: bool,
-                 expected_lines: int | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 plan: PlannedFile | None = None) -> FileDigest:
+def write_stream(
+    chunks: Iterable[bytes],
+    target: Path,
+    *,
+    wire_gzip: bool | None,
+    keep_gzip: bool,
+    expected_lines: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    plan: PlannedFile | None = None,
+) -> FileDigest:
     """Write ``chunks`` to ``target`` via a temporary file; verify and rename. ``wire_gzip=None`` sniffs."""
     tmp = target.with_name(f".{target.name}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -170,8 +177,9 @@ def write_stream(chunks: Iterable[bytes], target: Path, *, wire_gzip: bool | Non
                 sink = _Sink(handle, keep_gzip, wire_gzip=False)
             lines = sink.finish()
             if expected_lines is not None and lines != expected_lines:
-                raise CountMismatchError(plan.type if plan else "?", redact_url(plan.url) if plan else str(target),
-                                         expected_lines, lines)
+                raise CountMismatchError(
+                    plan.type if plan else "?", redact_url(plan.url) if plan else str(target), expected_lines, lines
+                )
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -199,9 +207,17 @@ _STREAM_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, Trunc
 class FileDownloader:
     """Downloads one planned file with retries (transport errors, truncation, count mismatch)."""
 
-    def __init__(self, transport: Transport, *, policy: RetryPolicy, keep_gzip: bool = False,
-                 chunk_size: int = 1 << 20, verify_counts: bool = True, count_retries: int = 1,
-                 should_stop: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        policy: RetryPolicy,
+        keep_gzip: bool = False,
+        chunk_size: int = 1 << 20,
+        verify_counts: bool = True,
+        count_retries: int = 1,
+        should_stop: Callable[[], bool] = lambda: False,
+    ):
         self.transport = transport
         self.policy = policy
         self.keep_gzip = keep_gzip
@@ -218,24 +234,38 @@ class FileDownloader:
             if self.should_stop():
                 raise ExportCancelledError("download stopped")
             response = self.transport.request(
-                "GET", plan.url, what=what, use_token=use_token, stream=True,
+                "GET",
+                plan.url,
+                what=what,
+                use_token=use_token,
+                stream=True,
                 headers={"Accept": "application/fhir+ndjson", "Accept-Encoding": "gzip"},
             )
             try:
                 if response.status_code in (404, 410):
-                    raise FilesExpiredError(what, redact_url(plan.url), response.status_code,
-                                            parse_outcome(response.content))
+                    raise FilesExpiredError(
+                        what, redact_url(plan.url), response.status_code, parse_outcome(response.content)
+                    )
                 if response.status_code != 200:
-                    raise DownloadError(what, redact_url(plan.url), response.status_code,
-                                        parse_outcome(response.content))
+                    raise DownloadError(
+                        what, redact_url(plan.url), response.status_code, parse_outcome(response.content)
+                    )
                 encoding = response.headers.get("Content-Encoding", "").strip().lower()
                 if encoding not in ("", "identity", "gzip", "x-gzip"):
-                    raise DownloadError(what, redact_url(plan.url), 200,
-                                        detail=f"unsupported Content-Encoding {encoding!r}")
+                    raise DownloadError(
+                        what, redact_url(plan.url), 200, detail=f"unsupported Content-Encoding {encoding!r}"
+                    )
                 wire_gzip = True if encoding in ("gzip", "x-gzip") else None
                 chunks = response.raw.stream(self.chunk_size, decode_content=False)
-                return write_stream(chunks, target, wire_gzip=wire_gzip, keep_gzip=self.keep_gzip,
-                                    expected_lines=expected, should_stop=self.should_stop, plan=plan)
+                return write_stream(
+                    chunks,
+                    target,
+                    wire_gzip=wire_gzip,
+                    keep_gzip=self.keep_gzip,
+                    expected_lines=expected,
+                    should_stop=self.should_stop,
+                    plan=plan,
+                )
             except CountMismatchError:
                 mismatches += 1
                 if mismatches > self.count_retries:
@@ -244,12 +274,19 @@ class FileDownloader:
             except _STREAM_ERRORS as exc:
                 attempt += 1
                 if attempt >= self.policy.max_attempts:
-                    raise DownloadError(what, redact_url(plan.url), 200,
-                                        detail=f"stream failed {attempt} times ({type(exc).__name__})") from None
+                    raise DownloadError(
+                        what, redact_url(plan.url), 200, detail=f"stream failed {attempt} times ({type(exc).__name__})"
+                    ) from None
                 error = type(exc).__name__
             finally:
                 response.close()
             delay = self.policy.delay(attempt + mismatches, None, self.transport.rng)
-            self.transport.emit("retry", what=what, url=redact_url(plan.url), error=error,
-                                attempt=attempt + mismatches, delay=round(delay, 3))
+            self.transport.emit(
+                "retry",
+                what=what,
+                url=redact_url(plan.url),
+                error=error,
+                attempt=attempt + mismatches,
+                delay=round(delay, 3),
+            )
             self.transport.sleep(delay)

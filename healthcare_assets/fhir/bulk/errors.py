@@ -53,8 +53,9 @@ class BulkExportError(Exception):
 class ServerError(BulkExportError):
     """The server answered with an error status (or could not be reached after retries)."""
 
-    def __init__(self, what: str, url: str, status: int | None, issues: tuple[OutcomeIssue, ...] = (),
-                 detail: str = ""):
+    def __init__(
+        self, what: str, url: str, status: int | None, issues: tuple[OutcomeIssue, ...] = (), detail: str = ""
+    ):
         self.what, self.url, self.status, self.issues = what, url, status, issues
         status_text = f"HTTP {status}" if status is not None else "no response"
         explained = "; ".join(str(i) for i in issues) or detail or "no OperationOutcome in the response"

@@ -18,20 +18,20 @@ logger = logging.getLogger("healthcare_assets.fhir.bulk")
 
 # Event kinds, in the order an export emits them.
 KINDS = (
-    "resume",          # a state file was found: status_url, completed files
-    "capabilities",    # CapabilityStatement read: supported type count
-    "type_skipped",    # a requested type the server does not support: type, reason
-    "token",           # an access token was obtained: expires_in, scope (never the token)
-    "kickoff",         # export accepted: request_url, method, status_url
-    "poll",            # status answered 202: progress, delay
-    "retry",           # a request will be retried: what, status/error, attempt, delay
-    "manifest",        # export complete: transaction_time, output/error/deleted file counts, pages
-    "file_skipped",    # already downloaded by an earlier run: type, path, lines, sha256
-    "file_complete",   # downloaded and verified: kind, type, path, lines, bytes, sha256, url
-    "restart",         # the server lost the job or its files: starting a new export
-    "cancel",          # DELETE sent for the job: reason
-    "warning",         # something the operator should know; message
-    "complete",        # all files present: totals
+    "resume",  # a state file was found: status_url, completed files
+    "capabilities",  # CapabilityStatement read: supported type count
+    "type_skipped",  # a requested type the server does not support: type, reason
+    "token",  # an access token was obtained: expires_in, scope (never the token)
+    "kickoff",  # export accepted: request_url, method, status_url
+    "poll",  # status answered 202: progress, delay
+    "retry",  # a request will be retried: what, status/error, attempt, delay
+    "manifest",  # export complete: transaction_time, output/error/deleted file counts, pages
+    "file_skipped",  # already downloaded by an earlier run: type, path, lines, sha256
+    "file_complete",  # downloaded and verified: kind, type, path, lines, bytes, sha256, url
+    "restart",  # the server lost the job or its files: starting a new export
+    "cancel",  # DELETE sent for the job: reason
+    "warning",  # something the operator should know; message
+    "complete",  # all files present: totals
 )
 
 

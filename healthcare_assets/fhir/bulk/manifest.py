@@ -94,8 +94,8 @@ def merge_pages(pages: list[ManifestPage]) -> dict[str, Any]:
 class PlannedFile:
     """One file to download and where it goes, relative to the destination folder."""
 
-    key: str          # stable identity in the state file: "<kind>:<position>"
-    kind: str         # output | error | deleted
+    key: str  # stable identity in the state file: "<kind>:<position>"
+    kind: str  # output | error | deleted
     type: str
     url: str
     count: int | None
@@ -114,8 +114,14 @@ def plan_files(manifest: dict[str, Any], suffix: str = ".ndjson") -> list[Planne
         for position, (entry, resource_type) in enumerate(zip(entries, types, strict=True)):
             seen[resource_type] = seen.get(resource_type, 0) + 1
             stem = resource_type if totals[resource_type] == 1 else f"{resource_type}.{seen[resource_type]:03d}"
-            planned.append(PlannedFile(
-                key=f"{kind}:{position}", kind=kind, type=resource_type, url=entry["url"],
-                count=entry.get("count"), relpath=f"{SUBDIRS[kind]}{stem}{suffix}",
-            ))
+            planned.append(
+                PlannedFile(
+                    key=f"{kind}:{position}",
+                    kind=kind,
+                    type=resource_type,
+                    url=entry["url"],
+                    count=entry.get("count"),
+                    relpath=f"{SUBDIRS[kind]}{stem}{suffix}",
+                )
+            )
     return planned

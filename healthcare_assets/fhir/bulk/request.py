@@ -102,8 +102,11 @@ class BulkExportRequest:
         put(self, "level", ExportLevel(str(self.level).lower()))
         put(self, "method", self.method.upper())
         put(self, "types", _tuple(self.types))
-        put(self, "type_filters", tuple(self.type_filters) if not isinstance(self.type_filters, str)
-            else (self.type_filters,))
+        put(
+            self,
+            "type_filters",
+            tuple(self.type_filters) if not isinstance(self.type_filters, str) else (self.type_filters,),
+        )
         put(self, "elements", _tuple(self.elements))
         put(self, "patients", tuple(_patient_ref(p) for p in _tuple(self.patients)))
         if isinstance(self.since, datetime):

@@ -36,9 +36,16 @@ class Timeouts:
 
 
 class Transport:
-    def __init__(self, *, policy: RetryPolicy, sleep: Sleep, rng: random.Random,
-                 is_cancelled: Callable[[], bool] = lambda: False, ca_bundle: Path | None = None,
-                 timeouts: Timeouts = Timeouts()):
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        rng: random.Random,
+        is_cancelled: Callable[[], bool] = lambda: False,
+        ca_bundle: Path | None = None,
+        timeouts: Timeouts = Timeouts(),
+    ):
         self.policy = policy
         self.sleep = sleep
         self.rng = rng
@@ -73,28 +80,57 @@ class Transport:
         if self.is_cancelled():
             raise ExportCancelledError("export cancelled")
 
-    def send(self, method: str, url: str, *, use_token: bool, headers: Mapping[str, str] | None = None,
-             stream: bool = False, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        use_token: bool,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
         """One request (plus one retry with a fresh token after a 401). Connection errors propagate."""
         sent_headers = dict(headers or {})
         token = None
         if use_token and self.token_provider is not None:
             token = self.token_provider.token()
             sent_headers["Authorization"] = f"Bearer {token}"
-        response = self.session().request(method, url, headers=sent_headers, stream=stream,
-                                          timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+        response = self.session().request(
+            method,
+            url,
+            headers=sent_headers,
+            stream=stream,
+            timeout=(self.timeouts.connect, self.timeouts.read),
+            **kwargs,
+        )
         if response.status_code == 401 and token is not None and self.token_provider is not None:
             response.close()
             self.token_provider.invalidate(token)
             self.emit("retry", what="token refresh after 401", url=redact_url(url), status=401, attempt=1, delay=0)
             sent_headers["Authorization"] = f"Bearer {self.token_provider.token()}"
-            response = self.session().request(method, url, headers=sent_headers, stream=stream,
-                                              timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+            response = self.session().request(
+                method,
+                url,
+                headers=sent_headers,
+                stream=stream,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+                **kwargs,
+            )
         return response
 
-    def request(self, method: str, url: str, *, what: str, use_token: bool,
-                headers: Mapping[str, str] | None = None, stream: bool = False,
-                data_factory: Callable[[], Any] | None = None, **kwargs: Any) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        use_token: bool,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        data_factory: Callable[[], Any] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         """``send`` with retries of connection errors and transient statuses.
 
         Returns the final response whatever its status (the caller interprets it); raises ``ServerError``
@@ -110,11 +146,18 @@ class Transport:
                 response = self.send(method, url, use_token=use_token, headers=headers, stream=stream, **kwargs)
             except requests.RequestException as exc:
                 if attempt + 1 >= self.policy.max_attempts:
-                    raise ServerError(what, redact_url(url), None,
-                                      detail=f"{type(exc).__name__} after {attempt + 1} attempts") from None
+                    raise ServerError(
+                        what, redact_url(url), None, detail=f"{type(exc).__name__} after {attempt + 1} attempts"
+                    ) from None
                 delay = self.policy.delay(attempt, None, self.rng)
-                self.emit("retry", what=what, url=redact_url(url), error=type(exc).__name__,
-                          attempt=attempt + 1, delay=round(delay, 3))
+                self.emit(
+                    "retry",
+                    what=what,
+                    url=redact_url(url),
+                    error=type(exc).__name__,
+                    attempt=attempt + 1,
+                    delay=round(delay, 3),
+                )
             else:
                 if response.status_code < 400 or attempt + 1 >= self.policy.max_attempts:
                     return response
@@ -123,7 +166,13 @@ class Transport:
                     return response
                 delay = self.policy.delay(attempt, response.headers.get("Retry-After"), self.rng)
                 response.close()
-                self.emit("retry", what=what, url=redact_url(url), status=response.status_code,
-                          attempt=attempt + 1, delay=round(delay, 3))
+                self.emit(
+                    "retry",
+                    what=what,
+                    url=redact_url(url),
+                    status=response.status_code,
+                    attempt=attempt + 1,
+                    delay=round(delay, 3),
+                )
             self.sleep(delay)
             attempt += 1

@@ -38,8 +38,12 @@ class Events(list[ProgressEvent]):
 
 def fast_settings(**overrides: Any) -> ClientSettings:
     values: dict[str, Any] = {
-        "retry": RetryPolicy(max_attempts=4, backoff=Backoff(initial=0.5, factor=2.0, maximum=4.0, jitter=0.5),
-                             min_delay=0.1, max_delay=30.0),
+        "retry": RetryPolicy(
+            max_attempts=4,
+            backoff=Backoff(initial=0.5, factor=2.0, maximum=4.0, jitter=0.5),
+            min_delay=0.1,
+            max_delay=30.0,
+        ),
         "poll_timeout": 600.0,
         "min_poll_interval": 0.5,
         "max_poll_interval": 60.0,
@@ -55,21 +59,42 @@ def tiny_resources() -> list[dict[str, Any]]:
     resources: list[dict[str, Any]] = []
     for p in range(1, 6):
         pid = f"p{p}"
-        resources.append({"resourceType": "Patient", "id": pid, "gender": "female" if p % 2 else "male",
-                          "birthDate": f"19{50 + p}-01-0{p}", "name": [{"family": f"Test{p}"}]})
+        resources.append(
+            {
+                "resourceType": "Patient",
+                "id": pid,
+                "gender": "female" if p % 2 else "male",
+                "birthDate": f"19{50 + p}-01-0{p}",
+                "name": [{"family": f"Test{p}"}],
+            }
+        )
         for e in range(1, 5):
-            resources.append({"resourceType": "Encounter", "id": f"{pid}-e{e}", "status": "finished",
-                              "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                                        "code": "IMP" if e == 1 else "AMB"},
-                              "subject": {"reference": f"Patient/{pid}"}})
+            resources.append(
+                {
+                    "resourceType": "Encounter",
+                    "id": f"{pid}-e{e}",
+                    "status": "finished",
+                    "class": {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "IMP" if e == 1 else "AMB",
+                    },
+                    "subject": {"reference": f"Patient/{pid}"},
+                }
+            )
         for o in range(1, 3):
-            resources.append({"resourceType": "Observation", "id": f"{pid}-o{o}", "status": "final",
-                              "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                              "subject": {"reference": f"Patient/{pid}"}, "valueQuantity": {"value": 60 + o}})
+            resources.append(
+                {
+                    "resourceType": "Observation",
+                    "id": f"{pid}-o{o}",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "valueQuantity": {"value": 60 + o},
+                }
+            )
     resources.append({"resourceType": "Organization", "id": "org1", "name": "General"})
     resources.append({"resourceType": "Organization", "id": "org2", "name": "Clinic"})
     return resources
-
 
 
 def read_lines(paths: list[Path]) -> list[bytes]:

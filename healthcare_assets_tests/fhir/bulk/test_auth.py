@@ -50,14 +50,22 @@ def auth_for(jwk: dict, **kwargs) -> SmartBackendAuth:
 
 
 def auth_server(serve, data, *jwks: dict, **options):
-    return serve(data, auth=DevAuthConfig(clients={CLIENT: public_jwks(*jwks)}, **options.pop("auth_options", {})),
-                 **options)
+    return serve(
+        data, auth=DevAuthConfig(clients={CLIENT: public_jwks(*jwks)}, **options.pop("auth_options", {})), **options
+    )
 
 
 def post_token(server, assertion: str, scope: str = "system/*.read") -> requests.Response:
-    return requests.post(server.token_url, data={
-        "grant_type": "client_credentials", "scope": scope,
-        "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}, timeout=10)
+    return requests.post(
+        server.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+        timeout=10,
+    )
 
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])
@@ -65,8 +73,9 @@ def test_authenticated_export(alg, rs_key, es_key, serve, tiny_dir, make_client,
     key = rs_key if alg == "RS384" else es_key
     server = auth_server(serve, tiny_dir, rs_key, es_key)
     caplog.set_level(logging.DEBUG)
-    result = make_client(auth_for(key)).run(BulkExportRequest(server.base_url), tmp_path / "out",
-                                            tmp_path / "state.json", on_progress=events)
+    result = make_client(auth_for(key)).run(
+        BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "state.json", on_progress=events
+    )
     assert result.lines_by_type()["Patient"] == 5 and result.requires_access_token
     assert server.tokens_issued == 1  # cached for the whole export
     assert all(r.bearer for r in server.requests() if r.route in ("kickoff", "status", "file"))
@@ -143,8 +152,11 @@ def test_token_refresh_on_401(rs_key, serve, tiny_dir, make_client, tmp_path):
             server.revoke_tokens()
 
     result = make_client(auth_for(rs_key), parallel_downloads=1).run(
-        BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "state.json",
-        on_progress=revoke_when_manifest_arrives)
+        BulkExportRequest(server.base_url),
+        tmp_path / "out",
+        tmp_path / "state.json",
+        on_progress=revoke_when_manifest_arrives,
+    )
     assert result.lines_by_type()["Patient"] == 5
     assert server.tokens_issued == 2
     assert [r.status for r in server.requests("file")][:2] == [401, 200]  # one 401, one refresh, one retry
@@ -165,8 +177,11 @@ def test_token_is_cached_until_shortly_before_expiry(es_key, serve, tiny_dir, ma
 def test_discovery_falls_back_to_configured_token_url(es_key, serve, tiny_dir, make_client, events, tmp_path):
     server = auth_server(serve, tiny_dir, es_key, smart_configuration=False)
     result = make_client(auth_for(es_key, token_url=server.token_url)).run(
-        BulkExportRequest(server.base_url, types=("Patient",)), tmp_path / "out", tmp_path / "s.json",
-        on_progress=events)
+        BulkExportRequest(server.base_url, types=("Patient",)),
+        tmp_path / "out",
+        tmp_path / "s.json",
+        on_progress=events,
+    )
     assert result.lines_by_type() == {"Patient": 5}
     assert any("SMART discovery answered HTTP 404" in e["message"] for e in events.of("warning"))
     with pytest.raises(AuthError, match="no token endpoint"):
@@ -196,8 +211,9 @@ def test_token_is_not_sent_when_files_do_not_require_it(es_key, serve, tiny_dir,
 
 def test_key_sources_and_redaction(rs_key, es_key, tmp_path: Path, monkeypatch):
     ec_private = ec.generate_private_key(ec.SECP384R1())
-    pem = ec_private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()).decode()
+    pem = ec_private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     pem_file = tmp_path / "client.pem"
     pem_file.write_text(pem)
     loaded = SmartBackendAuth(client_id=CLIENT, key_file=pem_file, kid="pem-1").load_key()
@@ -216,8 +232,11 @@ def test_key_sources_and_redaction(rs_key, es_key, tmp_path: Path, monkeypatch):
         SmartBackendAuth(client_id=CLIENT, key_data=pem, kid="k", algorithm="RS384").load_key()
     with pytest.raises(AuthError, match="matching kid=None alg=RS384, found 0"):
         auth_for(es_key, algorithm="RS384").load_key()
-    p256 = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    p256 = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     with pytest.raises(AuthError, match="P-384"):
         parse_private_key(p256, kid="x")
     with pytest.raises(ValueError, match="exactly one"):

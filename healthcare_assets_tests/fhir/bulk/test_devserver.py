@@ -61,20 +61,31 @@ def test_kickoff_validation(serve, tiny_dir):
     def issue(response):
         return response.json()["issue"][0]
 
-    assert "respond-async" in issue(requests.get(url, headers={"Accept": "application/fhir+json"}, timeout=10))[
-        "diagnostics"]
-    for params, text in [({"_outputFormat": "text/csv"}, "_outputFormat"), ({"_since": "2020-01-01"}, "time zone"),
-                         ({"_type": "Specimen"}, "Specimen is not supported"),
-                         ({"patient": "Patient/p1"}, "only accepted in a POST")]:
+    assert (
+        "respond-async"
+        in issue(requests.get(url, headers={"Accept": "application/fhir+json"}, timeout=10))["diagnostics"]
+    )
+    for params, text in [
+        ({"_outputFormat": "text/csv"}, "_outputFormat"),
+        ({"_since": "2020-01-01"}, "time zone"),
+        ({"_type": "Specimen"}, "Specimen is not supported"),
+        ({"patient": "Patient/p1"}, "only accepted in a POST"),
+    ]:
         response = requests.get(url, params=params, headers=ASYNC, timeout=10)
         assert response.status_code == 400 and text in issue(response)["diagnostics"]
-    body = {"resourceType": "Parameters",
-            "parameter": [{"name": "patient", "valueReference": {"reference": "Patient/p1"}}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "patient", "valueReference": {"reference": "Patient/p1"}}],
+    }
     posted = requests.post(url, headers=ASYNC, timeout=10, data=orjson.dumps(body))
     assert posted.status_code == 400 and "Patient or Group" in issue(posted)["diagnostics"]
 
-    lenient = requests.get(url, params={"_type": "Patient,Specimen"}, timeout=10,
-                           headers={**ASYNC, "Prefer": "respond-async, handling=lenient"})
+    lenient = requests.get(
+        url,
+        params={"_type": "Patient,Specimen"},
+        timeout=10,
+        headers={**ASYNC, "Prefer": "respond-async, handling=lenient"},
+    )
     assert lenient.status_code == 202
     status_url = lenient.headers["Content-Location"]
     assert requests.get(status_url, timeout=10).status_code == 202
@@ -91,8 +102,9 @@ def test_kickoff_validation(serve, tiny_dir):
 
 def test_files_are_gzipped_only_when_asked(serve, tiny_dir):
     server = serve(tiny_dir)
-    status_url = requests.get(f"{server.base_url}/$export", params={"_type": "Patient"}, headers=ASYNC,
-                              timeout=10).headers["Content-Location"]
+    status_url = requests.get(
+        f"{server.base_url}/$export", params={"_type": "Patient"}, headers=ASYNC, timeout=10
+    ).headers["Content-Location"]
     requests.get(status_url, timeout=10)
     file_url = requests.get(status_url, timeout=10).json()["output"][0]["url"]
     plain = requests.get(file_url, headers={"Accept-Encoding": "identity"}, timeout=10, stream=True)
@@ -106,19 +118,41 @@ def test_files_are_gzipped_only_when_asked(serve, tiny_dir):
 def test_command_line_options(tiny_dir: Path, tmp_path: Path):
     jwks_file = tmp_path / "jwks.json"
     jwks_file.write_bytes(orjson.dumps(public_jwks(generate_private_jwk("RS384", kid="k1"))))
-    server = server_from_args(["--data", str(tiny_dir), "--port", "0", "--auth-jwks", str(jwks_file),
-                               "--client-id", "etl", "--group", "pilot=p1,Patient/p2", "--pending-polls", "3",
-                               "--max-lines-per-file", "2"])
+    server = server_from_args(
+        [
+            "--data",
+            str(tiny_dir),
+            "--port",
+            "0",
+            "--auth-jwks",
+            str(jwks_file),
+            "--client-id",
+            "etl",
+            "--group",
+            "pilot=p1,Patient/p2",
+            "--pending-polls",
+            "3",
+            "--max-lines-per-file",
+            "2",
+        ]
+    )
     assert server.app.groups == {"pilot": ["p1", "p2"]}
     assert list(server.app.auth.clients) == ["etl"]
     assert server.faults.pending_polls == 3 and server.faults.max_lines_per_file == 2
 
 
 def test_main_serves_until_interrupted(tiny_dir: Path):
-    code = ("import sys; from healthcare_assets.fhir.bulk.devserver import main; "
-            "sys.exit(main(['--data', sys.argv[1], '--port', '0']))")
-    process = subprocess.Popen([sys.executable, "-c", code, str(tiny_dir)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
+    code = (
+        "import sys; from healthcare_assets.fhir.bulk.devserver import main; "
+        "sys.exit(main(['--data', sys.argv[1], '--port', '0']))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(tiny_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     try:
         banner = process.stdout.readline()
         assert banner.startswith("FHIR Bulk Data dev server: http://127.0.0.1:"), banner + process.stderr.read()

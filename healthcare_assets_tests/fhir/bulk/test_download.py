@@ -23,14 +23,23 @@ NDJSON = b"".join(b'{"resourceType":"Patient","id":"%d"}\n' % i for i in range(1
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 64, 10_000])
-@pytest.mark.parametrize(("text", "expected"), [
-    (b"", 0), (b"a", 1), (b"a\n", 1), (b"a\nb", 2), (b"\n\na\n\n\nb\n\n", 2), (b"a\r\n\r\nb\r\n", 2),
-    (b"\n", 0), (b"abc\ndef\nghi\n", 3),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"", 0),
+        (b"a", 1),
+        (b"a\n", 1),
+        (b"a\nb", 2),
+        (b"\n\na\n\n\nb\n\n", 2),
+        (b"a\r\n\r\nb\r\n", 2),
+        (b"\n", 0),
+        (b"abc\ndef\nghi\n", 3),
+    ],
+)
 def test_line_counter_ignores_chunk_boundaries_and_blank_lines(text: bytes, expected: int, size: int) -> None:
     counter = LineCounter()
     for part in chunked(text, size):

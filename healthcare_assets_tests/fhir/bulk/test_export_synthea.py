@@ -16,17 +16,31 @@ from healthcare_assets_tests.fhir.bulk.helpers import read_lines
 pytestmark = pytest.mark.timeout(60)
 
 EXPECTED = {
-    "AllergyIntolerance": 38, "CarePlan": 278, "CareTeam": 278, "Claim": 6083, "Condition": 639, "Device": 4,
-    "DiagnosticReport": 897, "Encounter": 3697, "ExplanationOfBenefit": 3697, "ImagingStudy": 16,
-    "Immunization": 1287, "MedicationRequest": 2386, "Observation": 16315, "Organization": 452, "Patient": 100,
-    "Practitioner": 452, "Procedure": 2351,
+    "AllergyIntolerance": 38,
+    "CarePlan": 278,
+    "CareTeam": 278,
+    "Claim": 6083,
+    "Condition": 639,
+    "Device": 4,
+    "DiagnosticReport": 897,
+    "Encounter": 3697,
+    "ExplanationOfBenefit": 3697,
+    "ImagingStudy": 16,
+    "Immunization": 1287,
+    "MedicationRequest": 2386,
+    "Observation": 16315,
+    "Organization": 452,
+    "Patient": 100,
+    "Practitioner": 452,
+    "Procedure": 2351,
 }
 
 
 def test_full_system_export_is_exact(serve, synthea_store, synthea_bytes, make_client, events, tmp_path: Path):
     server = serve(synthea_store)
-    result = make_client().run(BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "state.json",
-                               on_progress=events)
+    result = make_client().run(
+        BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "state.json", on_progress=events
+    )
 
     assert result.lines_by_type() == EXPECTED
     assert [f.path.name for f in result.files] == [f"{t}.ndjson" for t in sorted(EXPECTED)]
@@ -47,15 +61,23 @@ def test_full_system_export_is_exact(serve, synthea_store, synthea_bytes, make_c
     assert server.requests("status", "DELETE"), "the finished job is released with DELETE"
 
 
-def test_several_files_per_type_are_numbered_in_manifest_order(serve, synthea_store, synthea_bytes, make_client,
-                                                                tmp_path: Path):
+def test_several_files_per_type_are_numbered_in_manifest_order(
+    serve, synthea_store, synthea_bytes, make_client, tmp_path: Path
+):
     server = serve(synthea_store, faults=Faults(max_lines_per_file=5000, manifest_page_size=3))
     request = BulkExportRequest(server.base_url, types=("Observation", "Claim", "Patient"))
     result = make_client().run(request, tmp_path / "out", tmp_path / "state.json")
 
     names = [f.path.name for f in result.files]
-    assert names == ["Observation.001.ndjson", "Observation.002.ndjson", "Observation.003.ndjson",
-                     "Observation.004.ndjson", "Claim.001.ndjson", "Claim.002.ndjson", "Patient.ndjson"]
+    assert names == [
+        "Observation.001.ndjson",
+        "Observation.002.ndjson",
+        "Observation.003.ndjson",
+        "Observation.004.ndjson",
+        "Claim.001.ndjson",
+        "Claim.002.ndjson",
+        "Patient.ndjson",
+    ]
     assert [f.lines for f in result.files][:4] == [5000, 5000, 5000, 1315]
     for resource_type in ("Observation", "Claim", "Patient"):
         parts = [f.path for f in result.files if f.type == resource_type]
@@ -73,17 +95,29 @@ def test_group_and_patient_level_exports(serve, synthea_store, make_client, tmp_
     assert by_type["Patient"] == 100 and by_type["Encounter"] == 3697
     assert "Organization" not in by_type and "Practitioner" not in by_type  # not in the patient compartment
 
-    group = client.run(BulkExportRequest(server.base_url, level="group", group_id="cohort",
-                                         types=("Patient", "Encounter")), tmp_path / "g", tmp_path / "g.json")
+    group = client.run(
+        BulkExportRequest(server.base_url, level="group", group_id="cohort", types=("Patient", "Encounter")),
+        tmp_path / "g",
+        tmp_path / "g.json",
+    )
     assert group.lines_by_type()["Patient"] == 3
     encounters = read_lines([f.path for f in group.files if f.type == "Encounter"])
     assert encounters and {orjson.loads(e)["subject"]["reference"] for e in encounters} <= {
-        f"Patient/{p}" for p in patients}
+        f"Patient/{p}" for p in patients
+    }
 
     posted = client.run(
-        BulkExportRequest(server.base_url, level="group", group_id="all", method="POST", types=("Patient", "Claim"),
-                          patients=(patients[0], "does-not-exist")),
-        tmp_path / "p", tmp_path / "p.json")
+        BulkExportRequest(
+            server.base_url,
+            level="group",
+            group_id="all",
+            method="POST",
+            types=("Patient", "Claim"),
+            patients=(patients[0], "does-not-exist"),
+        ),
+        tmp_path / "p",
+        tmp_path / "p.json",
+    )
     assert posted.lines_by_type()["Patient"] == 1
     claims = read_lines([f.path for f in posted.files if f.type == "Claim"])
     assert claims and all(orjson.loads(c)["patient"]["reference"] == f"Patient/{patients[0]}" for c in claims)
@@ -95,8 +129,12 @@ def test_group_and_patient_level_exports(serve, synthea_store, make_client, tmp_
 
 def test_type_filter_and_elements(serve, synthea_store, make_client, tmp_path: Path):
     server = serve(synthea_store)
-    request = BulkExportRequest(server.base_url, types=("Encounter", "Patient"),
-                                type_filters=("Encounter?class=IMP",), elements=("Patient.gender",))
+    request = BulkExportRequest(
+        server.base_url,
+        types=("Encounter", "Patient"),
+        type_filters=("Encounter?class=IMP",),
+        elements=("Patient.gender",),
+    )
     result = make_client().run(request, tmp_path / "out", tmp_path / "state.json")
     assert result.lines_by_type() == {"Encounter": 101, "Patient": 100}  # 101 inpatient stays in the sample
     patient = orjson.loads(read_lines([f.path for f in result.files if f.type == "Patient"])[0])

@@ -28,8 +28,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def run(client, server, tmp_path: Path, events=None, **request):
-    return client.run(BulkExportRequest(server.base_url, **request), tmp_path / "out", tmp_path / "state.json",
-                      on_progress=events)
+    return client.run(
+        BulkExportRequest(server.base_url, **request), tmp_path / "out", tmp_path / "state.json", on_progress=events
+    )
 
 
 def test_throttling_honours_retry_after_seconds(serve, tiny_dir, make_client, clock, events, tmp_path):
@@ -69,8 +70,10 @@ def test_missing_retry_after_means_capped_backoff(serve, tiny_dir, make_client, 
 
 
 def test_transient_errors_everywhere_are_retried(serve, tiny_dir, make_client, events, tmp_path):
-    server = serve(tiny_dir, faults=Faults(kickoff_failures=2, status_failures=2, file_failures=2,
-                                           drop_connections=1, failure_status=503))
+    server = serve(
+        tiny_dir,
+        faults=Faults(kickoff_failures=2, status_failures=2, file_failures=2, drop_connections=1, failure_status=503),
+    )
     result = run(make_client(), server, tmp_path, events)
     assert result.lines_by_type() == {"Encounter": 20, "Observation": 10, "Organization": 2, "Patient": 5}
     assert [r.status for r in server.requests("kickoff")] == [503, 503, 202]
@@ -111,8 +114,9 @@ def test_count_mismatch_is_a_clear_error(serve, tiny_dir, make_client, tmp_path)
 
 def test_unsupported_type_is_skipped_with_a_warning(serve, tiny_dir, make_client, events, tmp_path):
     server = serve(tiny_dir)
-    result = run(make_client(), server, tmp_path, events, types=("Patient", "Specimen"),
-                 type_filters=("Specimen?type=blood",))
+    result = run(
+        make_client(), server, tmp_path, events, types=("Patient", "Specimen"), type_filters=("Specimen?type=blood",)
+    )
     assert result.skipped_types == ("Specimen",)
     assert any("Specimen is not supported" in w for w in result.warnings)
     assert events.of("type_skipped") == [{"type": "Specimen", "reason": "not in CapabilityStatement"}]
@@ -160,8 +164,9 @@ def test_cancel_and_keyboard_interrupt_send_delete(serve, tiny_dir, make_client,
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        client.run(BulkExportRequest(server.base_url), tmp_path / "b", tmp_path / "b.json",
-                   on_progress=interrupt_on_poll)
+        client.run(
+            BulkExportRequest(server.base_url), tmp_path / "b", tmp_path / "b.json", on_progress=interrupt_on_poll
+        )
     assert len(server.requests("status", "DELETE")) == 2
     assert not server.app.jobs
 
@@ -176,8 +181,9 @@ def test_expired_files_start_a_new_export(serve, tiny_dir, make_client, events, 
             expired.append(True)
             server.expire_files()
 
-    result = make_client().run(BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "state.json",
-                               on_progress=expire_once)
+    result = make_client().run(
+        BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "state.json", on_progress=expire_once
+    )
     assert result.restarts == 1 and result.lines_by_type()["Patient"] == 5
     assert len(server.requests("kickoff")) == 2
     assert 410 in {r.status for r in server.requests("file")}
@@ -193,8 +199,9 @@ def test_files_expire_after_ttl(serve, tiny_dir, make_client, tmp_path, monkeypa
             monkeypatch.setattr(devserver_app.time, "time", lambda: real_time() + 3600)
 
     with pytest.raises(FilesExpiredError, match="HTTP 410"):
-        make_client(max_restarts=0).run(BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "s.json",
-                                        on_progress=an_hour_later)
+        make_client(max_restarts=0).run(
+            BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "s.json", on_progress=an_hour_later
+        )
 
 
 def test_cancel_from_another_thread_wakes_the_default_sleep(serve, tiny_dir, tmp_path):
@@ -205,8 +212,12 @@ def test_cancel_from_another_thread_wakes_the_default_sleep(serve, tiny_dir, tmp
 
         def export():
             try:
-                client.run(BulkExportRequest(server.base_url), tmp_path / "out", tmp_path / "s.json",
-                           on_progress=lambda e: polling.set() if e.kind == "poll" else None)
+                client.run(
+                    BulkExportRequest(server.base_url),
+                    tmp_path / "out",
+                    tmp_path / "s.json",
+                    on_progress=lambda e: polling.set() if e.kind == "poll" else None,
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to the test thread
                 outcome.append(exc)
 

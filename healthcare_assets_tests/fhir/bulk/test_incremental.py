@@ -28,8 +28,11 @@ def test_since_returns_changes_and_deletions(serve, tiny_dir, make_client, tmp_p
     store.upsert(changed)
     store.delete("Patient", "p2")
 
-    delta = client.run(BulkExportRequest(server.base_url, types=types, since=full.transaction_time),
-                       tmp_path / "2", tmp_path / "2.json")
+    delta = client.run(
+        BulkExportRequest(server.base_url, types=types, since=full.transaction_time),
+        tmp_path / "2",
+        tmp_path / "2.json",
+    )
     assert delta.lines_by_type() == {"Patient": 1}
     (patient,) = [orjson.loads(line) for line in read_lines([f.path for f in delta.files])]
     assert patient["id"] == "p1" and patient["gender"] == "other"
@@ -40,11 +43,17 @@ def test_since_returns_changes_and_deletions(serve, tiny_dir, make_client, tmp_p
     assert f"_since={full.transaction_time.replace(':', '%3A')}" in delta.request_url
     assert delta.transaction_time > full.transaction_time
 
-    nothing = client.run(BulkExportRequest(server.base_url, types=types, since=delta.transaction_time),
-                         tmp_path / "3", tmp_path / "3.json")
+    nothing = client.run(
+        BulkExportRequest(server.base_url, types=types, since=delta.transaction_time),
+        tmp_path / "3",
+        tmp_path / "3.json",
+    )
     assert nothing.files == () and nothing.deleted_files == ()
 
     # Resources without meta.lastUpdated count as updated at load time: a _since before it returns them all.
-    everything = client.run(BulkExportRequest(server.base_url, types=types, since="2000-01-01T00:00:00Z"),
-                            tmp_path / "4", tmp_path / "4.json")
+    everything = client.run(
+        BulkExportRequest(server.base_url, types=types, since="2000-01-01T00:00:00Z"),
+        tmp_path / "4",
+        tmp_path / "4.json",
+    )
     assert everything.lines_by_type() == {"Patient": 4, "Encounter": 20}

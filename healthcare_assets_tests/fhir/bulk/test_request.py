@@ -22,15 +22,18 @@ def test_levels_and_urls() -> None:
 
 def test_query_parameters() -> None:
     request = BulkExportRequest(
-        BASE, types=["Patient", "Encounter"], since="2026-01-01T00:00:00Z",
-        type_filters=("Encounter?class=IMP,EMER", "Patient?gender=female"), elements="id,Patient.gender",
+        BASE,
+        types=["Patient", "Encounter"],
+        since="2026-01-01T00:00:00Z",
+        type_filters=("Encounter?class=IMP,EMER", "Patient?gender=female"),
+        elements="id,Patient.gender",
         output_format="application/fhir+ndjson",
     )
     assert request.query_params() == [
         ("_outputFormat", "application/fhir+ndjson"),
         ("_type", "Patient,Encounter"),
         ("_since", "2026-01-01T00:00:00Z"),
-        ("_typeFilter", "Encounter?class=IMP,EMER"),   # one parameter per filter: its commas stay intact
+        ("_typeFilter", "Encounter?class=IMP,EMER"),  # one parameter per filter: its commas stay intact
         ("_typeFilter", "Patient?gender=female"),
         ("_elements", "id,Patient.gender"),
     ]
@@ -38,8 +41,15 @@ def test_query_parameters() -> None:
 
 def test_post_parameters_body() -> None:
     since = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
-    request = BulkExportRequest(BASE, level="group", group_id="g1", types=("Patient",), since=since,
-                                patients=("p1", "Patient/p2"), method="post")
+    request = BulkExportRequest(
+        BASE,
+        level="group",
+        group_id="g1",
+        types=("Patient",),
+        since=since,
+        patients=("p1", "Patient/p2"),
+        method="post",
+    )
     assert request.since == "2026-01-01T10:00:00.000000Z"
     assert request.parameters_resource() == {
         "resourceType": "Parameters",
@@ -52,19 +62,22 @@ def test_post_parameters_body() -> None:
     }
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"level": "group"}, "group_id"),
-    ({"group_id": "g"}, "only valid"),
-    ({"types": ("patient",)}, "resource type"),
-    ({"since": "2026-01-01"}, "time zone"),
-    ({"since": "yesterday"}, "instant"),
-    ({"since": datetime(2026, 1, 1)}, "time zone"),
-    ({"type_filters": ("class=IMP",)}, "_typeFilter"),
-    ({"output_format": "text/csv"}, "_outputFormat"),
-    ({"level": "patient", "patients": ("p1",)}, "POST"),
-    ({"method": "POST", "patients": ("p1",)}, "patient or group level"),
-    ({"method": "PUT"}, "GET or POST"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"level": "group"}, "group_id"),
+        ({"group_id": "g"}, "only valid"),
+        ({"types": ("patient",)}, "resource type"),
+        ({"since": "2026-01-01"}, "time zone"),
+        ({"since": "yesterday"}, "instant"),
+        ({"since": datetime(2026, 1, 1)}, "time zone"),
+        ({"type_filters": ("class=IMP",)}, "_typeFilter"),
+        ({"output_format": "text/csv"}, "_outputFormat"),
+        ({"level": "patient", "patients": ("p1",)}, "POST"),
+        ({"method": "POST", "patients": ("p1",)}, "patient or group level"),
+        ({"method": "PUT"}, "GET or POST"),
+    ],
+)
 def test_invalid_requests(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BulkExportRequest(BASE, **kwargs)
@@ -78,8 +91,12 @@ def test_plain_http_only_for_loopback() -> None:
 
 
 def test_with_types_drops_filters_and_elements_of_dropped_types() -> None:
-    request = BulkExportRequest(BASE, types=("Patient", "Specimen"), type_filters=("Specimen?status=available",),
-                                elements=("id", "Specimen.type", "Patient.gender"))
+    request = BulkExportRequest(
+        BASE,
+        types=("Patient", "Specimen"),
+        type_filters=("Specimen?status=available",),
+        elements=("id", "Specimen.type", "Patient.gender"),
+    )
     narrowed = request.with_types(["Patient"])
     assert narrowed.types == ("Patient",)
     assert narrowed.type_filters == ()
@@ -87,6 +104,7 @@ def test_with_types_drops_filters_and_elements_of_dropped_types() -> None:
 
 
 def test_round_trip_through_dict() -> None:
-    request = BulkExportRequest(BASE, level="patient", types=("Patient",), since=datetime.now(UTC),
-                                patients=("a",), method="POST")
+    request = BulkExportRequest(
+        BASE, level="patient", types=("Patient",), since=datetime.now(UTC), patients=("a",), method="POST"
+    )
     assert BulkExportRequest.from_dict(request.to_dict()) == request

@@ -35,8 +35,9 @@ def digests(result) -> dict[str, str]:
     return {f.path.name: f.sha256 for f in result.files}
 
 
-def test_interrupted_download_resumes_and_skips_completed_files(serve, synthea_store, make_client, events,
-                                                               tmp_path: Path):
+def test_interrupted_download_resumes_and_skips_completed_files(
+    serve, synthea_store, make_client, events, tmp_path: Path
+):
     server = serve(synthea_store, faults=Faults(max_lines_per_file=2000))
     request = BulkExportRequest(server.base_url, types=TYPES)
     out, state_path = tmp_path / "out", tmp_path / "state.json"
@@ -60,8 +61,11 @@ def test_interrupted_download_resumes_and_skips_completed_files(serve, synthea_s
 
     reference = make_client().run(request, tmp_path / "ref", tmp_path / "ref.json")
     assert digests(resumed) == digests(reference)
-    assert resumed.lines_by_type() == reference.lines_by_type() == {
-        "Patient": 100, "Encounter": 3697, "Observation": 16315, "Condition": 639, "Procedure": 2351}
+    assert (
+        resumed.lines_by_type()
+        == reference.lines_by_type()
+        == {"Patient": 100, "Encounter": 3697, "Observation": 16315, "Condition": 639, "Procedure": 2351}
+    )
 
 
 def test_crash_while_polling_resumes_from_the_status_url(serve, tiny_dir, make_client, tmp_path: Path):

@@ -16,19 +16,29 @@ pytestmark = pytest.mark.timeout(30)
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("120", 120.0), ("0", 0.0), (" 7 ", 7.0), ("1.5", 1.5), ("-5", -5.0),
-    ("99999999999999999999", 1e20),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        (" 7 ", 7.0),
+        ("1.5", 1.5),
+        ("-5", -5.0),
+        ("99999999999999999999", 1e20),
+    ],
+)
 def test_delta_seconds(value: str, expected: float) -> None:
     assert parse_retry_after(value, NOW) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("value", [
-    "Fri, 02 Jan 2026 03:04:35 GMT",        # IMF-fixdate
-    "Friday, 02-Jan-26 03:04:35 GMT",       # RFC 850
-    "Fri Jan  2 03:04:35 2026",             # asctime (no zone: GMT)
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Fri, 02 Jan 2026 03:04:35 GMT",  # IMF-fixdate
+        "Friday, 02-Jan-26 03:04:35 GMT",  # RFC 850
+        "Fri Jan  2 03:04:35 2026",  # asctime (no zone: GMT)
+    ],
+)
 def test_http_date_forms(value: str) -> None:
     assert parse_retry_after(value, NOW) == pytest.approx(30.0)
 
@@ -41,12 +51,12 @@ def test_unusable_values(value: str | None) -> None:
 def test_absurd_values_are_clamped() -> None:
     policy = RetryPolicy(min_delay=0.5, max_delay=300.0)
     rng = random.Random(1)
-    assert policy.delay(0, "-30", rng, NOW) == 0.5                                   # negative
-    assert policy.delay(0, "99999999999999999999", rng, NOW) == 300.0                # huge
-    assert policy.delay(0, "Fri, 31 Dec 9999 23:59:59 GMT", rng, NOW) == 300.0      # years ahead
+    assert policy.delay(0, "-30", rng, NOW) == 0.5  # negative
+    assert policy.delay(0, "99999999999999999999", rng, NOW) == 300.0  # huge
+    assert policy.delay(0, "Fri, 31 Dec 9999 23:59:59 GMT", rng, NOW) == 300.0  # years ahead
     assert policy.delay(0, format_datetime(NOW - timedelta(hours=1), usegmt=True), rng, NOW) == 0.5  # past
     assert policy.delay(0, "12", rng, NOW) == 12.0
-    fallback = policy.delay(0, "garbage", rng, NOW)                                  # unparsable: backoff
+    fallback = policy.delay(0, "garbage", rng, NOW)  # unparsable: backoff
     assert 0.5 <= fallback <= 1.0
     assert clamp_delay(float("nan"), 1, 10) == 10
 
