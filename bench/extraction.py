@@ -106,7 +106,7 @@ def main() -> None:
                         args.patients / seconds,
                         gen_mb,
                         gen_mb / seconds,
-                        sum(summary.counts.values()),
+                        sum(summary.resource_counts.values()),
                     ]
                 ],
             )

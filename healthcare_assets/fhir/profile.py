@@ -1,7 +1,11 @@
 """Profile one landed batch with DuckDB, straight from the NDJSON, and quarantine what cannot be used.
 
 Every line is read as text with its line number (``read_csv`` with a NUL delimiter keeps each line whole and in
-file order), classified once, and parsed by DuckDB's JSON functions; nothing is loaded into Python objects.
+file order) and parsed by DuckDB's JSON functions; nothing is loaded into Python objects. Two streaming passes
+per file keep memory flat: one records a compact fact per line (type, id, hash, line numbers) for quarantine
+and de-duplication, the other aggregates element presence, code systems, time ranges and reference targets
+straight away. Presence, systems and times count well-formed lines of the file's type, so a superseded copy
+of a resource counts too (copies are rare: the profile reports how many).
 Quarantined lines (malformed JSON, not an object, wrong ``resourceType`` for the file, missing id, duplicate
 id) are written with file, line and reason to ``quarantine/`` inside the batch (PHI zone). Working files also
 stay in the PHI zone.
@@ -50,7 +54,7 @@ TIME_PATHS: tuple[str, ...] = (
     "meta.lastUpdated",
 )
 _READ_LINES = (
-    "read_csv(?, columns={{'line': 'VARCHAR'}}, header=false, delim='\\0', quote='', escape='', "
+    "read_csv({path}, columns={{'line': 'VARCHAR'}}, header=false, delim='\\0', quote='', escape='', "
     "auto_detect=false, strict_mode=false{compression})"
 )
 
@@ -155,7 +159,9 @@ class ProfileResult:
         return data
 
 
-def profile_batch(batch: LandedBatch, limits: ProfileLimits = ProfileLimits(), threads: int = 2) -> ProfileResult:
+def profile_batch(
+    batch: LandedBatch, limits: ProfileLimits = ProfileLimits(), threads: int = 2, memory_limit: str = "4GB"
+) -> ProfileResult:
     """Profile ``batch`` and write ``profile.json`` and ``quarantine/`` into its folder."""
     started = time.perf_counter()
     batch_dir = batch.batch_dir
@@ -169,6 +175,7 @@ def profile_batch(batch: LandedBatch, limits: ProfileLimits = ProfileLimits(), t
         con.execute(f"SET threads = {int(threads)}")
         con.execute("SET temp_directory = ?", [str(work / "spill")])
         con.execute("SET preserve_insertion_order = true")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
         _load_facts(con, batch)
         _rank(con)
         result = ProfileResult(
@@ -182,8 +189,8 @@ def profile_batch(batch: LandedBatch, limits: ProfileLimits = ProfileLimits(), t
             element_presence=_element_presence(con),
             code_systems=_rows(
                 con,
-                """SELECT rt AS resource_type, sys AS system, count(*) AS occurrences
-                   FROM accepted, unnest(systems) AS u(sys) GROUP BY ALL ORDER BY 1, 3 DESC, 2""",
+                """SELECT rt AS resource_type, a AS system, sum(n) AS occurrences
+                   FROM agg WHERE kind = 'system' GROUP BY ALL ORDER BY 1, 3 DESC, 2""",
             ),
             time_ranges=_time_ranges(con),
             references=_references(con),
@@ -207,37 +214,109 @@ def load_profile(batch_dir: Path) -> dict[str, Any]:
     return orjson.loads((batch_dir / PROFILE_FILE).read_bytes())
 
 
+# Line classes without copying long strings (trim/ltrim on every line cost more than parsing it): only short
+# lines can be blank, and the first character is tested before any regular expression.
+_CLASSIFY = """CASE WHEN line IS NULL THEN 'blank'
+    WHEN length(line) < 16 AND regexp_full_match(line, '[ \t\r]*') THEN 'blank'
+    WHEN NOT json_valid(line) THEN 'malformed'
+    WHEN NOT (starts_with(line, '{') OR regexp_matches(line, '^[ \t\r]*[{]')) THEN 'not_object'
+    ELSE 'ok' END"""
+_REF = r"(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$"
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _load_facts(con: duckdb.DuckDBPyConnection, batch: LandedBatch) -> None:
     con.execute("CREATE TABLE files (file_idx INTEGER, path VARCHAR, file_type VARCHAR)")
-    time_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
+    con.execute(
+        """CREATE TABLE facts (file_idx INTEGER, line_no BIGINT, record_no BIGINT, status VARCHAR, rt VARCHAR,
+           id VARCHAR, last_updated VARCHAR, line_hash UBIGINT, bad_text VARCHAR)"""
+    )
+    con.execute(
+        "CREATE TABLE agg (rt VARCHAR, kind VARCHAR, a VARCHAR, b VARCHAR, n BIGINT, min_b VARCHAR, max_b VARCHAR)"
+    )
     for index, entry in enumerate(batch.manifest["files"]):
-        path = batch.batch_dir / entry["path"]
         con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, entry["path"], entry["type"]])
-        reader = _READ_LINES.format(compression=", compression='gzip'" if entry.get("compressed") else "")
-        create = "CREATE TABLE facts AS" if index == 0 else "INSERT INTO facts"
-        con.execute(
-            f"""{create}
-            WITH src AS (SELECT row_number() OVER () AS line_no, line FROM {reader}),
-            classified AS (
-                SELECT line_no, line,
-                    CASE WHEN line IS NULL OR trim(line, ' \t' || chr(13)) = '' THEN 'blank'
-                         WHEN NOT json_valid(line) THEN 'malformed'
-                         WHEN left(ltrim(line), 1) <> '{{' THEN 'not_object'
-                         ELSE 'ok' END AS status
-                FROM src)
-            SELECT {index}::INTEGER AS file_idx, line_no,
-                row_number() OVER (ORDER BY line_no) AS record_no,
-                status,
-                CASE WHEN status = 'ok' THEN json_extract_string(line, ['$.resourceType', '$.id']) END AS rt_id,
-                CASE WHEN status = 'ok' THEN json_keys(line) END AS keys,
-                CASE WHEN status = 'ok' THEN json_extract_string(line, '$..reference') END AS refs,
-                CASE WHEN status = 'ok' THEN json_extract_string(line, '$..coding[*].system') END AS systems,
-                CASE WHEN status = 'ok' THEN json_extract_string(line, {time_paths}) END AS times,
+        reader = _READ_LINES.format(
+            path=_sql_literal(str(batch.batch_dir / entry["path"])),
+            compression=", compression='gzip'" if entry.get("compressed") else "",
+        )
+        _line_facts(con, index, reader)
+        _aggregates(con, entry["type"], reader)
+
+
+def _line_facts(con: duckdb.DuckDBPyConnection, index: int, reader: str) -> None:
+    """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list)."""
+    con.execute(
+        f"""INSERT INTO facts
+        WITH src AS (SELECT row_number() OVER () AS line_no, line FROM {reader}),
+        classified AS (
+            SELECT line_no, line,
+                {_CLASSIFY} AS status
+            FROM src),
+        parsed AS (
+            SELECT line_no, status,
+                CASE WHEN status = 'ok'
+                     THEN json_extract_string(line, ['$.resourceType', '$.id', '$.meta.lastUpdated']) END AS f,
                 CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
                 CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text
-            FROM classified WHERE status <> 'blank'""",
-            [str(path)],
-        )
+            FROM classified WHERE status <> 'blank')
+        -- The line text is gone before this second window, so it only orders compact rows.
+        SELECT {index}, line_no, row_number() OVER (ORDER BY line_no), status, f[1], f[2], f[3], line_hash, bad_text
+        FROM parsed"""
+    )
+
+
+def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> None:
+    """Pass 2: element presence, code systems, time ranges and reference targets of the file's well-formed lines.
+
+    Lines are grouped by their set of elements and of code systems (few distinct combinations), times by plain
+    min/max, references by their raw text (parsed once per distinct reference): nothing per line is kept.
+    """
+    rt = _sql_literal(file_type)
+    candidates = f"""SELECT line FROM (
+            SELECT line, try(json_extract_string(line, ['$.resourceType', '$.id'])) AS f FROM {reader}
+            WHERE line IS NOT NULL AND (starts_with(line, '{{') OR regexp_matches(line, '^[ \t\r]*[{{]')))
+        WHERE f[1] = {rt} AND coalesce(f[2], '') <> ''"""
+    json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
+    time_aggs = ", ".join(
+        f"count(t[{i}]) AS n{i}, min(t[{i}]) AS lo{i}, max(t[{i}]) AS hi{i}" for i in range(1, len(TIME_PATHS) + 1)
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _sets AS
+        SELECT ks, sys, count(*) AS n, {time_aggs}
+        FROM (SELECT json_keys(line) AS ks, json_extract_string(line, '$..coding[*].system') AS sys,
+                     json_extract_string(line, {json_paths}) AS t FROM ({candidates}))
+        GROUP BY ks, sys"""
+    )
+    times = " UNION ALL ".join(
+        f"SELECT {rt}, 'time', '{path}', NULL, sum(n{i}), min(lo{i}), max(hi{i}) FROM _sets HAVING sum(n{i}) > 0"
+        for i, path in enumerate(TIME_PATHS, start=1)
+    )
+    con.execute(
+        f"""INSERT INTO agg
+        SELECT {rt}, 'key', k, NULL, sum(n), NULL, NULL FROM _sets, unnest(ks) AS u(k) GROUP BY k
+        UNION ALL
+        SELECT {rt}, 'system', v, NULL, sum(n), NULL, NULL FROM _sets, unnest(sys) AS u(v) GROUP BY v
+        UNION ALL {times}"""
+    )
+    con.execute(
+        f"""INSERT INTO agg
+        WITH raw AS (
+            SELECT r, count(*) AS n
+            FROM (SELECT unnest(json_extract_string(line, '$..reference')) AS r FROM ({candidates}))
+            WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
+        SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
+            SELECT n,
+                CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL ELSE nullif(regexp_extract(r, $ref, 1), '') END AS t,
+                CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10)
+                     ELSE nullif(regexp_extract(r, $ref, 2), '') END AS i
+            FROM raw)
+        GROUP BY ALL""",
+        {"ref": _REF},
+    )
 
 
 def _rank(con: duckdb.DuckDBPyConnection) -> None:
@@ -247,17 +326,17 @@ def _rank(con: duckdb.DuckDBPyConnection) -> None:
     Practitioner and Organization resources; exports concatenate): the copy with the latest
     ``meta.lastUpdated`` is kept, else the last one in file order, as an upsert stream would.
     """
-    last_updated = f"times[{len(TIME_PATHS)}]"
+    last_updated = "last_updated"
     con.execute(
         f"""CREATE TABLE ranked AS
         WITH base AS (
-            SELECT f.*, files.file_type, files.path, rt_id[1] AS rt, rt_id[2] AS id,
+            SELECT f.*, files.file_type, files.path,
                 CASE
                     WHEN status = 'malformed' THEN 'malformed_json'
                     WHEN status = 'not_object' THEN 'not_an_object'
-                    WHEN rt_id[1] IS NULL THEN 'missing_resource_type'
-                    WHEN rt_id[1] <> files.file_type THEN 'type_mismatch'
-                    WHEN rt_id[2] IS NULL OR rt_id[2] = '' THEN 'missing_id'
+                    WHEN rt IS NULL THEN 'missing_resource_type'
+                    WHEN rt <> files.file_type THEN 'type_mismatch'
+                    WHEN id IS NULL OR id = '' THEN 'missing_id'
                 END AS reason_kind
             FROM facts f JOIN files USING (file_idx)),
         versions AS (
@@ -298,24 +377,20 @@ def _type_counts(con: duckdb.DuckDBPyConnection) -> list[TypeCounts]:
 def _element_presence(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return _rows(
         con,
-        """WITH totals AS (SELECT rt, count(*) AS n FROM accepted GROUP BY rt)
-           SELECT a.rt AS resource_type, k AS element, count(*) AS present,
-                  round(count(*) / any_value(t.n), 4) AS rate
-           FROM accepted a, unnest(a.keys) AS u(k), totals t WHERE t.rt = a.rt
+        """WITH lines AS (SELECT rt, count(*) AS n FROM ranked WHERE reason IS NULL GROUP BY rt)
+           SELECT a.rt AS resource_type, a.a AS element, sum(a.n) AS present,
+                  round(sum(a.n) / any_value(l.n), 4) AS rate
+           FROM agg a JOIN lines l USING (rt) WHERE a.kind = 'key'
            GROUP BY ALL ORDER BY 1, 4 DESC, 2""",
     )
 
 
 def _time_ranges(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    selects = " UNION ALL ".join(
-        f"SELECT rt, '{path}' AS element, times[{i + 1}] AS v FROM accepted WHERE times[{i + 1}] IS NOT NULL"
-        for i, path in enumerate(TIME_PATHS)
-    )
     return _rows(
         con,
-        f"""SELECT rt AS resource_type, element, count(*) AS present, min(v) AS min, max(v) AS max,
-                   min(left(v, 4)) AS min_year, max(left(v, 4)) AS max_year
-            FROM ({selects}) GROUP BY ALL ORDER BY 1, 2""",
+        """SELECT rt AS resource_type, a AS element, sum(n) AS present, min(min_b) AS min, max(max_b) AS max,
+                  left(min(min_b), 4) AS min_year, left(max(max_b), 4) AS max_year
+           FROM agg WHERE kind = 'time' GROUP BY ALL ORDER BY 1, 2""",
     )
 
 
@@ -323,23 +398,14 @@ def _references(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """References by source and target type; contained (``#id``) ones are internal and not counted."""
     return _rows(
         con,
-        r"""WITH refs AS (
-                SELECT a.rt AS source_type, r FROM accepted a, unnest(a.refs) AS u(r)
-                WHERE r IS NOT NULL AND NOT starts_with(r, '#')),
-            parsed AS (
-                SELECT source_type, r,
-                    CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL
-                         ELSE regexp_extract(r, '(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$', 1) END AS t,
-                    CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10)
-                         ELSE regexp_extract(r, '(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$', 2) END AS i
-                FROM refs),
+        """WITH refs AS (SELECT rt AS source_type, a AS t, b AS i, n FROM agg WHERE kind = 'ref'),
             keys AS (SELECT DISTINCT rt, id FROM accepted),
             ids AS (SELECT DISTINCT id FROM accepted)
-            SELECT source_type, coalesce(nullif(t, ''), '(any)') AS target_type, count(*) AS total,
-                   count(*) FILTER (WHERE k.id IS NULL AND u.id IS NULL) AS dangling
-            FROM parsed p
-            LEFT JOIN keys k ON nullif(p.t, '') IS NOT NULL AND k.rt = p.t AND k.id = p.i
-            LEFT JOIN ids u ON nullif(p.t, '') IS NULL AND u.id = p.i
+            SELECT source_type, coalesce(t, '(any)') AS target_type, sum(n) AS total,
+                   coalesce(sum(n) FILTER (WHERE k.id IS NULL AND u.id IS NULL), 0) AS dangling
+            FROM refs p
+            LEFT JOIN keys k ON p.t IS NOT NULL AND k.rt = p.t AND k.id = p.i
+            LEFT JOIN ids u ON p.t IS NULL AND u.id = p.i
             GROUP BY ALL ORDER BY 1, 2""",
     )
 
