@@ -28,6 +28,7 @@ def test_run_ndjson_then_verify_then_tamper(data_home: Paths, synthea_dir: Path)
     out = done.stdout
     assert "> raw_fhir_ndjson" in out and "✔ fhir_profile materialized" in out
     assert "✔ check fhir_profile:structural_integrity passed" in out
+    assert "✔ check deidentified_patient:residual_phi_scan passed" in out
     assert str(data_home.batch_dir("synthea-cli")) in out and "dagster dev -w workspace.yaml" in out
 
     with DagsterInstance.get() as instance:  # DAGSTER_HOME from the fixture: the run is visible to the UI
@@ -37,7 +38,7 @@ def test_run_ndjson_then_verify_then_tamper(data_home: Paths, synthea_dir: Path)
         assert instance.get_dynamic_partitions("export_batch") == ["synthea-cli"]
 
     verified = _cli("audit", "verify", env=env)
-    assert verified.returncode == 0 and "OK: 2 records" in verified.stdout
+    assert verified.returncode == 0 and "OK: 3 records" in verified.stdout  # land, profile, de-identify
     ledger = data_home.audit / "ledger.jsonl"
     lines = ledger.read_text().splitlines(keepends=True)
     ledger.write_text(lines[0].replace('"lines":38970', '"lines":38000') + lines[1])
@@ -54,5 +55,7 @@ def test_run_reports_bad_input(data_home: Paths, tmp_path: Path) -> None:
 
 
 def test_run_help_lists_sources() -> None:
-    done = subprocess.run([sys.executable, "-m", "healthcare_assets.cli", "run", "--help"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "healthcare_assets.cli", "run", "--help"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "synthetic" in done.stdout and "ndjson" in done.stdout

@@ -22,13 +22,16 @@ def append_audit(
     counts: Mapping[str, int | float] | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Record what this step read and wrote; returns the ledger record (its hash goes into metadata)."""
-    asset_key = context.asset_key
-    code_version = context.assets_def.code_versions_by_key.get(asset_key)
+    """Record what this step read and wrote; returns the ledger record (its hash goes into metadata).
+
+    A multi-asset step is recorded once, under the sorted, comma-joined keys of everything it materializes.
+    """
+    keys = sorted(context.assets_def.keys, key=lambda k: k.to_user_string())
+    code_version = next((context.assets_def.code_versions_by_key.get(k) for k in keys), None)
     return home.ledger().append(
         AuditEvent(
             action=action,
-            asset_key=asset_key.to_user_string(),
+            asset_key=",".join(k.to_user_string() for k in keys),
             partition=context.partition_key if context.has_partition_key else None,
             run_id=context.run_id,
             code_version=f"{code_version}+pkg{__version__}" if code_version else f"pkg{__version__}",

@@ -1,5 +1,5 @@
 """The de-identified zone's embedded warehouse: one DuckDB file, safe to share between processes."""
 
-from healthcare_assets.warehouse.duckdb_store import Warehouse, WarehouseLockTimeout
+from healthcare_assets.warehouse.duckdb_store import SharedDuckDB, Warehouse, WarehouseLockTimeout
 
-__all__ = ["Warehouse", "WarehouseLockTimeout"]
+__all__ = ["SharedDuckDB", "Warehouse", "WarehouseLockTimeout"]

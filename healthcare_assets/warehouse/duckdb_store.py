@@ -34,8 +34,8 @@ def quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
-class Warehouse:
-    """One DuckDB database file plus its lock file."""
+class SharedDuckDB:
+    """One DuckDB database file plus its lock file (the warehouse; in the PHI zone, the pseudonym codebook)."""
 
     def __init__(self, path: Path, lock_timeout_s: float = 600.0, memory_limit: str | None = None):
         self.path = Path(path)
@@ -62,6 +62,21 @@ class Warehouse:
                     yield con
                 finally:
                     con.close()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def attached(self, con: duckdb.DuckDBPyConnection, alias: str) -> Iterator[str]:
+        """ATTACH this file to another (working) connection, under the exclusive lock, for one block."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+b") as lock:
+            self._acquire(lock, fcntl.LOCK_EX)
+            try:
+                con.execute(f"ATTACH ? AS {quote_ident(alias)}", [str(self.path)])
+                try:
+                    yield alias
+                finally:
+                    con.execute(f"DETACH {quote_ident(alias)}")
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -95,12 +110,46 @@ class Warehouse:
                 con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM ({source_sql}) LIMIT 0", params)
                 con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})", params)
-                written = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchone()
+                written = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchall()[0]
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
         return int(written[0]) if written else 0
+
+    def replace_partitions(self, sources: dict[str, str | None], key_column: str, key_value: str) -> dict[str, int]:
+        """Replace one partition of several tables in ONE transaction: all are published, or none.
+
+        ``sources`` maps table -> SELECT producing its rows (typically ``read_parquet`` of a staged file), or
+        None to only delete the partition's rows (a table whose output was withheld).
+        """
+        key = quote_ident(key_column)
+        written: dict[str, int] = {}
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table, source_sql in sources.items():
+                    name = quote_ident(table)
+                    exists = con.execute(
+                        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+                    ).fetchall()[0][0]
+                    if source_sql is None:
+                        if exists:
+                            con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                        written[table] = 0
+                        continue
+                    if not exists:
+                        con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({source_sql}) LIMIT 0")
+                    con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})")
+                    written[table] = con.execute(
+                        f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]
+                    ).fetchall()[0][0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return written
 
     def replace_partition(self, table: str, frame: Any, key_column: str, key_value: str) -> int:
         """Replace one partition's rows with a small in-memory frame (polars/pandas/arrow), atomically."""
@@ -127,7 +176,7 @@ class Warehouse:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({source_sql})", params)
-                count = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+                count = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -139,7 +188,9 @@ class Warehouse:
             return con.execute(sql, params).fetchall()
 
     def table_exists(self, table: str) -> bool:
-        rows = self.query(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        )
+        rows = self.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])
         return bool(rows and rows[0][0])
+
+
+# The de-identified zone's warehouse is the main shared file; the name says what it is for.
+Warehouse = SharedDuckDB

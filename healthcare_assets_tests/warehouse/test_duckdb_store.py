@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -36,7 +37,7 @@ def test_replace_partition_is_atomic(tmp_path: Path) -> None:
     warehouse = Warehouse(tmp_path / "w.duckdb")
     warehouse.replace_partition("t", pl.DataFrame({"batch_id": ["a", "a"], "v": [1, 2]}), "batch_id", "a")
     bad = pl.DataFrame({"batch_id": ["a"], "v": ["not an int"]})  # cannot be inserted into an INTEGER column
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.ConversionException):
         warehouse.replace_partition("t", bad, "batch_id", "a")
     assert warehouse.query("SELECT v FROM t ORDER BY v") == [(1,), (2,)]
 

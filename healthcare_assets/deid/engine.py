@@ -1,0 +1,427 @@
+"""De-identify one landed batch: the project's views over the raw NDJSON, then the policy's transforms.
+
+Everything runs in one in-memory DuckDB connection whose spill files stay in the PHI zone. Each view reads
+only the elements it needs with ``read_json`` and skips the lines the profile excluded (quarantined or
+superseded) by row number; the kept resources are then checked against the profile (count and id checksum),
+so the de-identified tables hold exactly the resources the structural gate accepted. Identifiers go through
+the pseudonymizer, times through the patient timeline, and each table is written, sorted, to a Parquet file
+in a PHI-zone staging folder, and scanned for residual PHI against a dictionary of the batch's own PHI
+values built in the same connection (``inventory``). Publishing to the warehouse is the caller's decision,
+made on the scan's result.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from healthcare_assets.deid.geography import STATE_VALUES, zip3_sql
+from healthcare_assets.deid.inventory import Inventory, build_inventory
+from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolicy
+from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
+from healthcare_assets.deid.scan import ScanResult, scan_tables
+from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
+from healthcare_assets.fhir.landing import LandedBatch
+from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR
+from healthcare_assets.fhir.views import TableSource, ViewDefinition, compile_view, load_view, plan_view
+from healthcare_assets.warehouse.duckdb_store import quote_ident as q
+
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+
+
+class DeidError(RuntimeError):
+    """The batch cannot be de-identified safely; the message says which resource type or file."""
+
+
+@dataclass
+class StagedTable:
+    view: str
+    table: str
+    path: Path
+    rows: int
+    columns: list[tuple[str, str]]  # (name, DuckDB type) as written
+
+
+@dataclass
+class DeidResult:
+    batch_id: str
+    policy_version: str
+    profile: str
+    pseudonym_mode: str
+    tables: dict[str, StagedTable]
+    transformed: dict[str, dict[str, int]]  # table -> transform -> values transformed
+    new_pseudonyms: int
+    patients: int
+    seconds: float
+    scan: ScanResult
+    inventory: Inventory
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def deidentify_batch(
+    batch: LandedBatch,
+    type_counts: dict[str, dict[str, Any]],
+    views: dict[str, ViewDefinition],
+    policy: Policy,
+    pseudonymizer: Pseudonymizer,
+    codebook: Codebook,
+    staging: Path,
+    reference_time: datetime,
+    threads: int = 2,
+    memory_limit: str = "4GB",
+) -> DeidResult:
+    """Write one Parquet file per de-identified table into ``staging`` (a PHI-zone folder, replaced)."""
+    started = time.perf_counter()
+    batch_id = batch.manifest["batch_id"]
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True, mode=0o700)
+    con = duckdb.connect(":memory:")
+    timings: dict[str, float] = {}
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET temp_directory = ?", [str(staging / ".spill")])
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        excluded = batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE
+        if not excluded.exists():
+            raise DeidError(f"{excluded} is missing: profile the batch (fhir_profile) before de-identifying it")
+        con.execute("CREATE TEMP TABLE _excluded AS SELECT file, record_no FROM read_parquet(?)", [str(excluded)])
+        con.execute("CREATE TEMP TABLE _raw_identifiers (rtype VARCHAR, value VARCHAR)")
+
+        tick = time.perf_counter()
+        by_resource: dict[str, list[TablePolicy]] = {}
+        for table in policy.tables:
+            by_resource.setdefault(table.resource, []).append(table)
+        for tables in by_resource.values():
+            _flatten(con, batch, views, tables, type_counts)
+        timings["flatten"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        _collect_keys(con, policy)
+        mapping = pseudonymizer.map_keys(con, "_keys", batch_id)
+        timings["pseudonyms"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        patients = _timeline(con, policy, codebook, batch_id, reference_time)
+        timings["timeline"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        staged, transformed = {}, {}
+        for table in policy.tables:
+            staged[table.table], transformed[table.table] = _write_table(con, table, mapping, policy, batch_id, staging)
+        timings["write"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        inventory = build_inventory(con, batch, _extra_terms_sql(policy), staging, _code_vocab_sql(policy))
+        scan = scan_tables(
+            con,
+            {name: t.path for name, t in staged.items()},
+            inventory,
+            policy.profile.is_safe_harbor,
+            allowed=allowed_values(policy),
+        )
+        timings["scan"] = time.perf_counter() - tick
+    finally:
+        con.close()
+        shutil.rmtree(staging / ".spill", ignore_errors=True)
+    return DeidResult(
+        batch_id=batch_id,
+        policy_version=policy.version,
+        profile=policy.profile.value,
+        pseudonym_mode=pseudonymizer.mode,
+        tables=staged,
+        transformed=transformed,
+        new_pseudonyms=getattr(pseudonymizer, "new_keys", 0),
+        patients=patients,
+        seconds=time.perf_counter() - started,
+        scan=scan,
+        inventory=inventory,
+        timings=timings,
+    )
+
+
+def _flatten(
+    con: duckdb.DuckDBPyConnection,
+    batch: LandedBatch,
+    views: dict[str, ViewDefinition],
+    tables: list[TablePolicy],
+    type_counts: dict[str, dict[str, Any]],
+) -> None:
+    """``_flat_<view>`` for every view of one resource type, over its accepted resources read ONCE (the union of
+    what the views need), after checking those resources against the profile."""
+    resource = tables[0].resource
+    columns = merged_read_columns([views[t.view] for t in tables])
+    columns.setdefault("resourceType", "VARCHAR")
+    columns.setdefault("id", "VARCHAR")
+    # Identifier values are read alongside (never output) so the residual scan knows them.
+    collect_identifiers = "identifier" not in columns
+    if collect_identifiers:
+        columns["identifier"] = "STRUCT(value VARCHAR)[]"
+    schema = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+    accepted = f"_acc_{resource}"
+    files = [entry for entry in batch.manifest["files"] if entry["type"] == resource]
+    if files:
+        parts = []
+        for entry in files:
+            path = str(batch.batch_dir / entry["path"])
+            parts.append(
+                f"""SELECT * EXCLUDE (_record) FROM (
+                        SELECT row_number() OVER () AS _record, * FROM read_json({_literal(path)},
+                            format='newline_delimited', records=true, ignore_errors=true,
+                            maximum_object_size={MAX_OBJECT_BYTES}, columns={schema}))
+                    WHERE _record NOT IN (SELECT record_no FROM _excluded WHERE file = {_literal(entry["path"])})"""
+            )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(accepted)} AS " + " UNION ALL ".join(parts))
+    else:
+        empty = ", ".join(f"NULL::{kind} AS {q_any(name)}" for name, kind in columns.items())
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q(accepted)} AS SELECT {empty} LIMIT 0")
+    _verify_against_profile(con, q(accepted), resource, type_counts)
+    if collect_identifiers:
+        con.execute(
+            f"""INSERT INTO _raw_identifiers SELECT DISTINCT {_literal(resource)}, i.value
+                FROM (SELECT unnest(identifier) AS i FROM {q(accepted)}) WHERE i.value IS NOT NULL"""
+        )
+    for table in tables:
+        sql = compile_view(views[table.view], TableSource(accepted, json_column=None))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {q('_flat_' + table.view)} AS {sql}")
+    con.execute(f"DROP TABLE {q(accepted)}")
+
+
+def merged_read_columns(views: list[ViewDefinition]) -> dict[str, str]:
+    """The read schema covering every view of one resource type, so its files are parsed once.
+
+    The views' selects are combined into one throw-away ViewDefinition (columns renamed apart) and the engine
+    derives the schema for all their paths together; the merged view itself is never run.
+    """
+    if len(views) == 1:
+        return dict(plan_view(views[0]).read_columns)
+    merged: dict[str, Any] = {
+        "resourceType": "ViewDefinition",
+        "name": "merged_read",
+        "status": "active",
+        "resource": views[0].resource,
+        "select": [],
+        "where": [],
+        "constant": [],
+    }
+    for index, view in enumerate(views):
+        raw = copy.deepcopy(view.raw)
+        merged["select"] += [_rename_columns(select, f"v{index}_") for select in raw.get("select", [])]
+        merged["where"] += raw.get("where", [])
+        merged["constant"] += [c for c in raw.get("constant", []) if c not in merged["constant"]]
+    return dict(plan_view(load_view(merged)).read_columns)
+
+
+def _rename_columns(select: dict[str, Any], prefix: str) -> dict[str, Any]:
+    for column in select.get("column", []):
+        column["name"] = prefix + column["name"]
+    for key in ("select", "unionAll"):
+        select[key] = [_rename_columns(inner, prefix) for inner in select.get(key, [])]
+    return select
+
+
+def _verify_against_profile(
+    con: duckdb.DuckDBPyConnection, accepted: str, resource: str, type_counts: dict[str, dict[str, Any]]
+) -> None:
+    rows, checksum, bad_type = con.execute(
+        f"""SELECT count(*), coalesce(bit_xor(hash(id)), 0)::VARCHAR,
+                   count(*) FILTER (WHERE resourceType IS DISTINCT FROM {_literal(resource)} OR id IS NULL)
+            FROM {accepted}"""
+    ).fetchall()[0]
+    expected = type_counts.get(resource)
+    want_rows = int(expected["accepted"]) if expected else 0
+    want_checksum = str(expected["id_checksum"]) if expected else "0"
+    if bad_type or rows != want_rows or checksum != want_checksum:
+        raise DeidError(
+            f"{resource}: the resources read for de-identification ({rows}) are not the {want_rows} the profile "
+            f"accepted (id checksum {'differs' if checksum != want_checksum else 'matches'}; "
+            f"{bad_type} without the right type or an id); re-run fhir_profile for this batch"
+        )
+
+
+def _collect_keys(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
+    selects = [
+        f"SELECT {_literal(rule.namespace)} AS namespace, {q(rule.column)} AS original "
+        f"FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
+        for table in policy.tables
+        for rule in table.rules
+        if rule.transform == "pseudonym"
+    ]
+    con.execute("CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT * FROM (" + " UNION ALL ".join(selects) + ")")
+
+
+def _extra_terms_sql(policy: Policy) -> str:
+    """Dictionary rows the connection already holds: original ids, identifier values, dates of time columns."""
+    parts = [
+        "SELECT namespace AS rtype, 'resource_id' AS kind, original AS term FROM _keys",
+        "SELECT DISTINCT rtype, 'identifier_or_contact', value FROM _raw_identifiers",
+    ]
+    for table in policy.tables:
+        for rule in table.rules:
+            if rule.transform in ("event_time", "birth_date", "death_date"):
+                parts.append(
+                    f"SELECT DISTINCT {_literal(table.resource)}, 'date', left({q(rule.column)}, 10) "
+                    f"FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
+                )
+    return " UNION ALL ".join(parts)
+
+
+CODE_TYPES = ("code", "uri", "canonical", "url", "oid", "Coding")
+
+
+def _code_vocab_sql(policy: Policy) -> str | None:
+    """Distinct values of the kept code-typed columns (FHIR type code/uri; never a string): the batch's codes."""
+    parts = [
+        f"SELECT DISTINCT {q(rule.column)} AS term FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
+        for table in policy.tables
+        for rule in table.rules
+        if rule.transform == "keep" and rule.fhir_type in CODE_TYPES
+    ]
+    return " UNION ".join(parts) or None
+
+
+def allowed_values(policy: Policy) -> dict[str, dict[str, frozenset[str]]]:
+    """Values a column may hold whatever the dictionary says: US states in ``state`` columns."""
+    allowed: dict[str, dict[str, frozenset[str]]] = {}
+    for table in policy.tables:
+        for rule in table.rules:
+            if rule.transform == "state":
+                for out in rule.outputs:
+                    allowed.setdefault(table.table, {})[out.name] = STATE_VALUES
+    return allowed
+
+
+def patient_column(table: TablePolicy) -> str | None:
+    """The column holding the patient key: the pseudonym column in the Patient namespace."""
+    for rule in table.rules:
+        if rule.transform == "pseudonym" and rule.namespace == "Patient":
+            return rule.column
+    return None
+
+
+def _timeline(
+    con: duckdb.DuckDBPyConnection, policy: Policy, codebook: Codebook, batch_id: str, reference_time: datetime
+) -> int:
+    """``_timeline`` (anchors, shifts) and ``_births`` (birth time, 90+ flag) for every patient in the batch."""
+    events = []
+    for table in policy.tables:
+        patient = patient_column(table)
+        times = [r.column for r in table.rules if r.transform == "event_time"]
+        if times and patient is None:
+            raise DeidError(f"{table.table}: event times need a patient column to anchor them")
+        for column in times:
+            events.append(
+                f"SELECT {q(patient)} AS patient, {fhir_time_sql(q(column))} AS t FROM {q('_flat_' + table.view)}"
+            )
+        if patient:
+            events.append(f"SELECT {q(patient)} AS patient, NULL::TIMESTAMPTZ AS t FROM {q('_flat_' + table.view)}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _first_events AS SELECT patient, min(t) AS first_event FROM ("
+        + " UNION ALL ".join(events)
+        + ") WHERE patient IS NOT NULL GROUP BY patient"
+    )
+    ensure_timeline(con, codebook, "_first_events", batch_id)
+    patient_table = next((t for t in policy.tables if t.resource == "Patient"), None)
+    birth_rule = next((r for r in patient_table.rules if r.transform == "birth_date"), None) if patient_table else None
+    if birth_rule is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _births (patient VARCHAR, birth TIMESTAMPTZ, over_89 BOOLEAN)")
+    else:
+        latest = con.execute("SELECT max(t) FROM (" + " UNION ALL ".join(events) + ")").fetchall()[0][0]
+        reference = max([t for t in (latest, reference_time) if t is not None])
+        flat = q("_flat_" + patient_table.view)
+        birth = fhir_time_sql(q(birth_rule.column))
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _births AS
+                SELECT {q(patient_column(patient_table))} AS patient, {birth} AS birth,
+                       date_part('year', age(?::TIMESTAMPTZ, {birth})) >= 90 AS over_89
+                FROM {flat}""",
+            [reference],
+        )
+    return con.execute("SELECT count(*) FROM _first_events").fetchall()[0][0]
+
+
+def _write_table(
+    con: duckdb.DuckDBPyConnection, table: TablePolicy, mapping: str, policy: Policy, batch_id: str, staging: Path
+) -> tuple[StagedTable, dict[str, int]]:
+    flat = q("_flat_" + table.view)
+    patient = patient_column(table)
+    selects = [f"{_literal(batch_id)} AS batch_id"]
+    joins = []
+    counts: dict[str, str] = {}
+    shifted = not policy.profile.is_safe_harbor
+    for index, rule in enumerate(table.rules):
+        source = f"f.{q(rule.column)}"
+        selects += _transform(rule, source, index, shifted)
+        if rule.transform == "pseudonym":
+            alias = f"m{index}"
+            joins.append(
+                f"LEFT JOIN {mapping} {alias} ON {alias}.namespace = {_literal(rule.namespace)} "
+                f"AND {alias}.original = {source}"
+            )
+        if rule.transform != "keep":
+            counts.setdefault(rule.transform, "0")
+            counts[rule.transform] += f" + count({source})"
+    if table.view in AGE_AT:
+        event, name = AGE_AT[table.view]
+        selects.append(f"{age_years_sql(fhir_time_sql('f.' + q(event)), 'b.birth')} AS {q(name)}")
+    selects.append(f"{_literal(policy.version)} AS deid_policy")
+    if patient:
+        joins.append(f"LEFT JOIN _timeline tl ON tl.patient = f.{q(patient)}")
+        joins.append(f"LEFT JOIN _births b ON b.patient = f.{q(patient)}")
+    query = f"SELECT {', '.join(selects)} FROM {flat} f {' '.join(joins)}"
+    target = staging / f"{table.table}.parquet"
+    # Rows keep the order of the source files (insertion order is preserved); a sort would only cost time.
+    con.execute(f"COPY ({query}) TO {_literal(str(target))} (FORMAT parquet)")
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(target))})").fetchall()
+    rows = con.execute(f"SELECT count(*) FROM read_parquet({_literal(str(target))})").fetchall()[0][0]
+    transformed = {}
+    if counts:
+        values = con.execute(
+            f"SELECT {', '.join(f'{v} AS {q(k)}' for k, v in counts.items())} FROM {flat} f"
+        ).fetchall()[0]
+        transformed = dict(zip(counts, (int(v) for v in values), strict=True))
+    return StagedTable(table.view, table.table, target, rows, [(c[0], c[1]) for c in described]), transformed
+
+
+def _transform(rule: ColumnRule, source: str, index: int, shifted: bool) -> list[str]:
+    name = rule.column
+    if rule.transform in ("keep", "state"):
+        return [f"{source} AS {q(name)}"]
+    if rule.transform == "pseudonym":
+        return [f"m{index}.surrogate AS {q(name)}"]
+    if rule.transform in ("event_time", "death_date"):
+        moment = fhir_time_sql(source)
+        out = [f"{offset_hours_sql(moment, 'tl.anchor')} AS {q(name + '_offset_h')}"]
+        if shifted:
+            out.append(f"({moment} + to_days(tl.shift_days))::TIMESTAMP AS {q(name + '_shifted')}")
+        return out
+    if rule.transform == "birth_date":
+        out = [
+            "CASE WHEN b.over_89 THEN NULL ELSE year(b.birth) END::INTEGER AS birth_year",
+            "coalesce(b.over_89, false) AS age_90_or_older",
+        ]
+        if shifted:
+            out.append("(b.birth + to_days(tl.shift_days))::DATE AS birth_date_shifted")
+        return out
+    if rule.transform == "zip3":
+        return [f"{zip3_sql(source)} AS zip3"]
+    raise DeidError(f"no transform {rule.transform!r}")
+
+
+def _literal(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def q_any(name: str) -> str:
+    """Quote any column name (FHIR element names are plain identifiers, but be safe)."""
+    return '"' + name.replace('"', '""') + '"'
