@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="land a new export batch and materialize it through every asset")
     run.add_argument(
-        "--source", choices=["synthetic", "ndjson"], default="synthetic", help="where the batch comes from"
+        "--source",
+        choices=["synthetic", "ndjson", "bulk"],
+        default="synthetic",
+        help="where the batch comes from: the synthetic cohort, a folder of NDJSON, or a FHIR Bulk $export",
     )
     run.add_argument("--patients", type=int, default=2000, help="synthetic: number of patients (default 2000)")
     run.add_argument("--seed", type=int, default=42, help="synthetic: random seed (default 42)")
@@ -44,6 +47,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--case-mix-shift", type=float, default=0.0, help="synthetic drift: older, sicker cohort")
     run.add_argument("--creatinine-shift", type=float, default=0.0, help="synthetic drift: creatinine bias, mg/dL")
     run.add_argument("--icd10-dropped", action="store_true", help="synthetic drift: SNOMED-only conditions")
+    bulk = run.add_argument_group("bulk ($export from a FHIR server)")
+    bulk.add_argument("--url", help="FHIR base URL (default $HEALTHCARE_ASSETS_BULK_URL)")
+    bulk.add_argument("--level", choices=["system", "patient", "group"], default="system", help="export level")
+    bulk.add_argument("--group-id", help="Group id for --level group")
+    bulk.add_argument("--types", help="comma-separated resource types (default: what the views read)")
+    bulk.add_argument(
+        "--since", default="auto", help="auto (incremental from the last export of this server), none, or an instant"
+    )
+    bulk.add_argument("--type-filter", action="append", default=[], help="a _typeFilter query (repeatable)")
+    bulk.add_argument("--client-id", help="SMART Backend Services client id (enables signed-JWT auth)")
+    bulk.add_argument("--key-file", help="private key file (JWK or PEM)")
+    bulk.add_argument(
+        "--key-env", default="HEALTHCARE_ASSETS_BULK_PRIVATE_KEY", help="environment variable holding the key"
+    )
+    bulk.add_argument("--kid", help="key id registered with the server")
+    bulk.add_argument("--algorithm", choices=["RS384", "ES384"], help="signing algorithm (default: from the key)")
+    bulk.add_argument("--scope", default="system/*.read", help="system scopes, v1 (.read) or v2 (.rs)")
+    bulk.add_argument("--token-url", help="token endpoint, when the server's .well-known cannot be read")
+    bulk.add_argument("--ca-bundle", help="CA bundle for a private CA (TLS is always verified)")
     run.set_defaults(handler=_cmd_run)
 
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
@@ -61,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _views_conformance_arguments(conformance)
     conformance.set_defaults(handler=_cmd_views_conformance)
+
+    dev = commands.add_parser(
+        "dev-fhir-server", help="serve a folder of NDJSON as a FHIR Bulk Data server on 127.0.0.1 (development)"
+    )
+    _dev_server_arguments(dev)
+    dev.set_defaults(handler=_cmd_dev_fhir_server)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`")
     ui.add_argument("--port", type=int, default=3000)
@@ -85,6 +113,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return 2
         config = {"source": "ndjson_dir", "path": str(Path(args.path).expanduser().resolve())}
         kind = "ndjson_dir"
+    elif args.source == "bulk":
+        config = {"source": "bulk", "bulk": _bulk_config(args)}
+        kind = "bulk"
     else:
         config = {
             "source": "synthetic",
@@ -109,6 +140,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 1
     return 0
+
+
+def _bulk_config(args: argparse.Namespace) -> dict:
+    """Only options the user gave; the asset's defaults (and environment variables) fill in the rest."""
+    config: dict = {"level": args.level, "since": args.since, "key_env": args.key_env, "scope": args.scope}
+    optional = {
+        "url": args.url,
+        "group_id": args.group_id,
+        "client_id": args.client_id,
+        "key_file": str(Path(args.key_file).expanduser().resolve()) if args.key_file else None,
+        "kid": args.kid,
+        "algorithm": args.algorithm,
+        "token_url": args.token_url,
+        "ca_bundle": args.ca_bundle,
+    }
+    config.update({k: v for k, v in optional.items() if v})
+    if args.types:
+        config["types"] = [t.strip() for t in args.types.split(",") if t.strip()]
+    if args.type_filter:
+        config["type_filters"] = args.type_filter
+    return config
 
 
 def _print_where(paths: Paths, dagster_home: Path, batch_id: str) -> None:
@@ -159,6 +211,18 @@ def _cmd_views_conformance(args: argparse.Namespace) -> int:
     from healthcare_assets.fhir.views import conformance
 
     return conformance.run_from_args(args)
+
+
+def _dev_server_arguments(parser: argparse.ArgumentParser) -> None:
+    from healthcare_assets.fhir.bulk import devserver
+
+    devserver.add_arguments(parser)
+
+
+def _cmd_dev_fhir_server(args: argparse.Namespace) -> int:
+    from healthcare_assets.fhir.bulk import devserver
+
+    return devserver.serve(args)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from healthcare_assets.defs.automation import nightly_bulk_export, register_bulk_export, scheduled_export_sensor
 from healthcare_assets.defs.deidentification import deidentified_tables
 from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
 from healthcare_assets.defs.jobs import batch_pipeline
@@ -9,6 +10,8 @@ from healthcare_assets.defs.resources import DataHome
 
 defs = Definitions(
     assets=[raw_fhir_ndjson, fhir_profile, deidentified_tables],
-    jobs=[batch_pipeline],
+    jobs=[batch_pipeline, register_bulk_export],
+    schedules=[nightly_bulk_export],
+    sensors=[scheduled_export_sensor],
     resources={"home": DataHome()},
 )

@@ -1,6 +1,8 @@
 """Stage 1, extraction: land an export batch in the PHI zone and profile it behind a blocking structural gate."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations at import.
 
+import dataclasses
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,10 +26,54 @@ from healthcare_assets.defs.partitions import export_batches
 from healthcare_assets.defs.resources import DataHome
 from healthcare_assets.fhir.landing import land_batch, load_batch
 from healthcare_assets.fhir.profile import PROFILE_FILE, QUARANTINE_DIR, ProfileLimits, ProfileResult, profile_batch
-from healthcare_assets.fhir.sources import BatchSource, NdjsonDirSource, SyntheticSource
+from healthcare_assets.fhir.sources import (
+    BatchSource,
+    BulkExportSource,
+    NdjsonDirSource,
+    SyntheticSource,
+    latest_transaction_time,
+)
 
 GROUP = "extraction"
-SOURCES = ("synthetic", "ndjson_dir")
+SOURCES = ("synthetic", "ndjson_dir", "bulk")
+# What a Bulk export asks for by default: the types the project's views read, and who they reference.
+DEFAULT_BULK_TYPES = [
+    "Patient", "Encounter", "Condition", "Observation", "MedicationRequest", "Procedure", "Practitioner",
+    "Organization",
+]  # fmt: skip
+BULK_URL_ENV = "HEALTHCARE_ASSETS_BULK_URL"
+BULK_CLIENT_ENV = "HEALTHCARE_ASSETS_BULK_CLIENT_ID"
+BULK_KID_ENV = "HEALTHCARE_ASSETS_BULK_KID"
+BULK_KEY_ENV = "HEALTHCARE_ASSETS_BULK_PRIVATE_KEY"
+
+
+class BulkConfig(Config):
+    """A FHIR Bulk Data $export. The private key never appears in config: only a file path or the NAME of the
+    environment variable that holds it (default HEALTHCARE_ASSETS_BULK_PRIVATE_KEY)."""
+
+    url: str | None = Field(default=None, description=f"FHIR base URL; default ${BULK_URL_ENV}.")
+    level: str = Field(default="system", description="system, patient or group.")
+    group_id: str | None = Field(default=None, description="Group id for a group-level export.")
+    types: list[str] = Field(default=DEFAULT_BULK_TYPES, description="_type: resource types to export.")
+    since: str = Field(
+        default="auto",
+        description="auto: the transactionTime of the last export from this server (incremental); none; or an "
+        "instant such as 2026-01-01T00:00:00Z.",
+    )
+    type_filters: list[str] = Field(default=[], description="_typeFilter queries.")
+    client_id: str | None = Field(
+        default=None, description=f"SMART Backend Services client id (enables auth); default ${BULK_CLIENT_ENV}."
+    )
+    key_file: str | None = Field(default=None, description="Private key file (JWK or PEM).")
+    key_env: str = Field(default=BULK_KEY_ENV, description="Environment variable holding the private key.")
+    kid: str | None = Field(default=None, description=f"Key id registered with the server; default ${BULK_KID_ENV}.")
+    algorithm: str | None = Field(default=None, description="RS384 or ES384 (inferred from the key if unset).")
+    scope: str = Field(default="system/*.read", description="System scopes (v1 .read or v2 .rs).")
+    token_url: str | None = Field(default=None, description="Token endpoint when .well-known cannot be read.")
+    ca_bundle: str | None = Field(default=None, description="CA bundle for a private CA (TLS stays verified).")
+    poll_timeout_s: float = Field(default=6 * 3600.0, description="Give up (and DELETE the job) after this.")
+    max_attempts: int = Field(default=6, description="Tries per request (kick-off, poll error, file, token).")
+    retry_initial_s: float = Field(default=1.0, description="First backoff delay when no Retry-After is sent.")
 
 
 class RawFhirConfig(Config):
@@ -42,9 +88,12 @@ class RawFhirConfig(Config):
     case_mix_shift: float = Field(default=0.0, description="synthetic drift: older, sicker population.")
     creatinine_shift: float = Field(default=0.0, description="synthetic drift: creatinine assay bias, mg/dL.")
     icd10_dropped: bool = Field(default=False, description="synthetic drift: conditions coded in SNOMED only.")
+    bulk: BulkConfig = Field(default=BulkConfig(), description="bulk: the FHIR server and what to export.")
 
 
-def build_source(config: RawFhirConfig) -> BatchSource:
+def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_event=None) -> BatchSource:
+    if config.source == "bulk":
+        return build_bulk_source(config.bulk, batches_dir, on_event)
     if config.source == "ndjson_dir":
         if not config.path:
             raise ValueError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
@@ -67,6 +116,44 @@ def build_source(config: RawFhirConfig) -> BatchSource:
     raise ValueError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
 
 
+def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_event=None) -> BulkExportSource:
+    from healthcare_assets.fhir.bulk import Backoff, BulkExportRequest, ClientSettings, RetryPolicy, SmartBackendAuth
+
+    url = bulk.url or os.environ.get(BULK_URL_ENV)
+    if not url:
+        raise ValueError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
+    client_id = bulk.client_id or os.environ.get(BULK_CLIENT_ENV)
+    auth = None
+    if client_id:
+        auth = SmartBackendAuth(
+            client_id=client_id,
+            key_file=bulk.key_file,
+            key_env=None if bulk.key_file else bulk.key_env,
+            kid=bulk.kid or os.environ.get(BULK_KID_ENV),
+            algorithm=bulk.algorithm,
+            scope=bulk.scope,
+            token_url=bulk.token_url,
+        )
+    request = BulkExportRequest(
+        base_url=url, level=bulk.level, group_id=bulk.group_id, types=tuple(bulk.types),
+        type_filters=tuple(bulk.type_filters),
+    )  # fmt: skip
+    since = None if bulk.since in ("none", "") else bulk.since
+    if since == "auto":
+        since = latest_transaction_time(batches_dir, BulkExportSource(request).describe()) if batches_dir else None
+    if since:
+        request = dataclasses.replace(request, since=since)
+    settings = ClientSettings(
+        poll_timeout=bulk.poll_timeout_s,
+        ca_bundle=Path(bulk.ca_bundle) if bulk.ca_bundle else None,
+        retry=RetryPolicy(
+            max_attempts=bulk.max_attempts,
+            backoff=Backoff(initial=bulk.retry_initial_s, maximum=max(60.0, bulk.retry_initial_s)),
+        ),
+    )
+    return BulkExportSource(request, auth, settings, on_event=on_event)
+
+
 @asset(
     key="raw_fhir_ndjson",
     group_name=GROUP,
@@ -82,7 +169,13 @@ def build_source(config: RawFhirConfig) -> BatchSource:
 def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
-    source = build_source(config)
+
+    def audit_export_event(event) -> None:
+        """Bulk export kick-off, completion, restarts and cancellation go to the ledger as they happen."""
+        if event.kind in ("kickoff", "complete", "restart", "cancel"):
+            append_audit(context, home, f"bulk_export_{event.kind}", details=dict(event.data))
+
+    source = build_source(config, paths.batches, on_event=audit_export_event)
     landed = land_batch(paths.batches, batch_id, source, progress=context.log.info)
     manifest = landed.manifest
     files = manifest["files"]
@@ -111,6 +204,14 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
     for key in ("index_stays", "readmission_rate", "oracle_auroc"):
         if key in manifest["details"]:
             metadata[f"synthetic_{key}"] = manifest["details"][key]
+    if manifest["source"]["kind"] == "bulk":
+        details = manifest["details"]
+        metadata["transaction_time"] = manifest["transaction_time"]
+        metadata["since"] = manifest["source"].get("since") or "(full export)"
+        metadata["bulk_skipped_types"] = ", ".join(details["skipped_types"]) or "none"
+        metadata["bulk_error_files"] = len(details["error_files"])
+        metadata["bulk_deleted_files"] = len(details["deleted_files"])
+        metadata["bulk_resumed"] = details["resumed"]
     return MaterializeResult(metadata=metadata)
 
 
@@ -204,6 +305,7 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
         "references": result.references_total,
         "dangling_references": result.references_dangling,
         "dangling_rate": round(result.dangling_rate, 6),
+        "unexported_type_references": result.references_unexported,
         "types": md_table(
             ["type", "files", "lines", "resources", "quarantined", "superseded"],
             [(t.resource_type, t.files, t.lines, t.accepted, t.quarantined, t.superseded) for t in result.types],
@@ -226,8 +328,11 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
             ],
         ),
         "references_by_type": md_table(
-            ["from", "to", "references", "dangling"],
-            [(r["source_type"], r["target_type"], r["total"], r["dangling"]) for r in result.references],
+            ["from", "to", "references", "dangling", "type not in batch"],
+            [
+                (r["source_type"], r["target_type"], r["total"], r["dangling"], r["unexported"])
+                for r in result.references
+            ],
         ),
         "seconds": result.seconds,
         "stored_mb_per_s": round(mb / result.seconds, 2) if result.seconds else 0.0,

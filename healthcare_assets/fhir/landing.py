@@ -71,7 +71,8 @@ def land_batch(
     validate_batch_id(batch_id)
     ensure_private_dir(batches_dir)
     staging = batches_dir / f".staging-{batch_id}"
-    if staging.exists() and not keep_staging:
+    # A resumable source (a Bulk export) continues where an interrupted attempt at this batch stopped.
+    if staging.exists() and not (keep_staging or getattr(source, "resumable", False)):
         shutil.rmtree(staging)
     ensure_private_dir(staging)
     ndjson_dir = ensure_private_dir(staging / "ndjson")
@@ -95,7 +96,8 @@ def land_batch(
         },
         "details": fetched.details,
     }
-    if not manifest["files"]:
+    if not manifest["files"] and not getattr(source, "may_be_empty", False):
+        # A Bulk export may legitimately bring nothing new (an incremental _since export); others may not.
         raise ValueError(f"source {source.kind} produced no NDJSON files for batch {batch_id}")
     manifest["totals"] = {
         "files": len(manifest["files"]),

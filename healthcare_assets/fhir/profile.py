@@ -135,8 +135,13 @@ class ProfileResult:
         return sum(r["dangling"] for r in self.references)
 
     @property
+    def references_unexported(self) -> int:
+        return sum(r["unexported"] for r in self.references)
+
+    @property
     def dangling_rate(self) -> float:
-        total = self.references_total
+        """Dangling references among those whose target type the batch holds."""
+        total = self.references_total - self.references_unexported
         return self.references_dangling / total if total else 0.0
 
     @property
@@ -153,6 +158,7 @@ class ProfileResult:
             quarantine_rate=self.quarantine_rate,
             references_total=self.references_total,
             references_dangling=self.references_dangling,
+            references_unexported=self.references_unexported,
             dangling_rate=self.dangling_rate,
             passed=self.passed,
         )
@@ -395,15 +401,24 @@ def _time_ranges(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def _references(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """References by source and target type; contained (``#id``) ones are internal and not counted."""
+    """References by source and target type; contained (``#id``) ones are internal and not counted.
+
+    A reference to a type the batch does not hold at all (an export asked for ``_type=Patient,Encounter``
+    while encounters name their practitioners) cannot resolve by construction: it is counted as
+    ``unexported``, not as dangling. Dangling means the type is in the batch but the resource is not.
+    """
     return _rows(
         con,
         """WITH refs AS (SELECT rt AS source_type, a AS t, b AS i, n FROM agg WHERE kind = 'ref'),
             keys AS (SELECT DISTINCT rt, id FROM accepted),
-            ids AS (SELECT DISTINCT id FROM accepted)
-            SELECT source_type, coalesce(t, '(any)') AS target_type, sum(n) AS total,
-                   coalesce(sum(n) FILTER (WHERE k.id IS NULL AND u.id IS NULL), 0) AS dangling
+            ids AS (SELECT DISTINCT id FROM accepted),
+            present AS (SELECT DISTINCT file_type AS t FROM files)
+            SELECT source_type, coalesce(p.t, '(any)') AS target_type, sum(n) AS total,
+                   coalesce(sum(n) FILTER (WHERE k.id IS NULL AND u.id IS NULL
+                                           AND (p.t IS NULL OR t.t IS NOT NULL)), 0) AS dangling,
+                   coalesce(sum(n) FILTER (WHERE p.t IS NOT NULL AND t.t IS NULL), 0) AS unexported
             FROM refs p
+            LEFT JOIN present t ON t.t = p.t
             LEFT JOIN keys k ON p.t IS NOT NULL AND k.rt = p.t AND k.id = p.i
             LEFT JOIN ids u ON p.t IS NULL AND u.id = p.i
             GROUP BY ALL ORDER BY 1, 2""",
@@ -438,8 +453,7 @@ def _duplicates(types: list[TypeCounts]) -> dict[str, int]:
 def _failures(result: ProfileResult) -> list[str]:
     failures = []
     limits = result.limits
-    if result.lines == 0:
-        failures.append("the batch holds no resources")
+    # An empty batch (an incremental export with nothing new) is structurally valid; it is reported as empty.
     if result.quarantine_rate > limits.max_quarantine_rate:
         failures.append(
             f"quarantine rate {result.quarantine_rate:.4%} exceeds {limits.max_quarantine_rate:.4%} "

@@ -75,6 +75,9 @@ def messy_batch(tmp_path: Path):
             '{"resourceType":"Encounter","id":"e3","subject":{"reference":"#contained"}}',
             '{"resourceType":"Encounter","id":"e4","subject":{"reference":"urn:uuid:p3"}}',
             '{"resourceType":"Encounter","id":"e5","subject":{"reference":"https://ehr.example/fhir/Patient/p3"}}',
+            # Practitioner is not in the batch at all: "type not in batch", not dangling.
+            '{"resourceType":"Encounter","id":"e6","subject":{"reference":"Patient/p1"},'
+            '"participant":[{"individual":{"reference":"Practitioner/dr1"}}]}',
         ],
     )
     return land_batch(tmp_path / "batches", "messy", NdjsonDirSource(src))
@@ -97,8 +100,10 @@ def test_quarantine_names_file_line_and_reason(messy_batch) -> None:
     assert counts["Patient"].lines == 8 and counts["Patient"].accepted == 2
     assert counts["Patient"].quarantined == 4 and counts["Patient"].superseded == 2
     assert counts["Patient"].superseded_conflicting == 1
-    # References: e2 dangles; the contained one is not counted; urn:uuid and absolute URLs resolve.
-    assert result.references_total == 4 and result.references_dangling == 1
+    # References: e2 dangles; the contained one is not counted; urn:uuid and absolute URLs resolve; the
+    # practitioner reference cannot resolve in a batch without Practitioner resources.
+    assert result.references_total == 6 and result.references_dangling == 1 and result.references_unexported == 1
+    assert result.dangling_rate == 1 / 5
     assert result.passed
     excluded = duckdb.sql(
         f"SELECT line, record_no, why FROM '{messy_batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE}'"

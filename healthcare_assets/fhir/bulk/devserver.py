@@ -260,10 +260,16 @@ class DevFhirServer:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="healthcare-assets dev-fhir-server",
-        description="Development FHIR Bulk Data server over a folder of NDJSON (binds 127.0.0.1 only).",
-    )
+    parser = argparse.ArgumentParser(prog="healthcare-assets dev-fhir-server", description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+DESCRIPTION = "Development FHIR Bulk Data server over a folder of NDJSON (binds 127.0.0.1 only)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server's options, also mounted as the ``healthcare-assets dev-fhir-server`` subcommand."""
     parser.add_argument("--data", required=True, type=Path, help="folder of *.ndjson / *.ndjson.gz files")
     parser.add_argument("--port", type=int, default=8089, help="TCP port (0: any free port); default 8089")
     parser.add_argument("--host", default=HOST, help="must be 127.0.0.1 (or localhost)")
@@ -285,11 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-after", default="1", help="Retry-After sent with 202 answers")
     parser.add_argument("--manifest-page-size", type=int, help="output entries per manifest page")
     parser.add_argument("--max-lines-per-file", type=int, help="split types into files of at most N resources")
-    return parser
 
 
 def server_from_args(argv: Sequence[str] | None = None) -> DevFhirServer:
-    args = build_parser().parse_args(argv)
+    return server_from_namespace(build_parser().parse_args(argv))
+
+
+def server_from_namespace(args: argparse.Namespace) -> DevFhirServer:
     check_host(args.host)
     auth = None
     if args.auth_jwks:
@@ -311,8 +319,13 @@ def server_from_args(argv: Sequence[str] | None = None) -> DevFhirServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``healthcare-assets dev-fhir-server``: serve until Ctrl-C. Returns a process exit code."""
+    return serve(build_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the parsed options until Ctrl-C or SIGTERM."""
     try:
-        server = server_from_args(argv)
+        server = server_from_namespace(args)
     except (ValueError, OSError) as exc:
         print(f"dev-fhir-server: {exc}", file=sys.stderr)
         return 2
