@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from healthcare_assets.config import private_file
 from healthcare_assets.warehouse import SharedDuckDB
+from healthcare_assets.warehouse.duckdb_store import transaction
 
 KEY_ENV = "HEALTHCARE_ASSETS_PSEUDONYM_KEY"
 MIN_KEY_BYTES = 32
@@ -103,8 +104,7 @@ class CodebookPseudonymizer:
 
     def map_keys(self, con: duckdb.DuckDBPyConnection, keys_table: str, batch_id: str) -> str:
         with self.codebook.attached(con):
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE _new_keys AS
                         SELECT namespace, original, row_number() OVER () AS n FROM {keys_table} k
@@ -126,10 +126,6 @@ class CodebookPseudonymizer:
                         SELECT k.namespace, k.original, p.surrogate FROM {keys_table} k
                         JOIN cb.pseudonyms p USING (namespace, original)"""
                 )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         self.new_keys = new
         return "_pseudonym_map"
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from healthcare_assets.deid.policy import AGE_CAP
 from healthcare_assets.deid.pseudonyms import Codebook
+from healthcare_assets.warehouse.duckdb_store import transaction
 
 MAX_SHIFT_DAYS = 365
 
@@ -56,8 +57,7 @@ def ensure_timeline(con: duckdb.DuckDBPyConnection, codebook: Codebook, first_ev
     seen without any event gets an anchor as soon as a batch brings one.
     """
     with codebook.attached(con):
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _new_patients AS
                     SELECT f.patient, f.first_event, row_number() OVER () AS n FROM {first_events_table} f
@@ -82,8 +82,4 @@ def ensure_timeline(con: duckdb.DuckDBPyConnection, codebook: Codebook, first_ev
                     SELECT t.patient, t.anchor, t.shift_days FROM cb.patient_timeline t
                     JOIN (SELECT DISTINCT patient FROM {first_events_table}) f USING (patient)"""
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return "_timeline"

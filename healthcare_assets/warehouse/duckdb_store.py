@@ -27,6 +27,18 @@ class WarehouseLockTimeout(TimeoutError):
     """Another process held the warehouse for longer than the configured timeout."""
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything in the block commits together, or is rolled back if the block raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def quote_ident(name: str) -> str:
     """Quote a table or column name, refusing anything that is not a plain identifier."""
     if not _IDENT.match(name):
@@ -105,16 +117,11 @@ class SharedDuckDB:
         """
         name, key = quote_ident(table), quote_ident(key_column)
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM ({source_sql}) LIMIT 0", params)
                 con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})", params)
                 written = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchall()[0]
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         return int(written[0]) if written else 0
 
     def replace_partitions(self, sources: dict[str, str | None], key_column: str, key_value: str) -> dict[str, int]:
@@ -126,8 +133,7 @@ class SharedDuckDB:
         key = quote_ident(key_column)
         written: dict[str, int] = {}
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 for table, source_sql in sources.items():
                     name = quote_ident(table)
                     exists = con.execute(
@@ -145,10 +151,6 @@ class SharedDuckDB:
                     written[table] = con.execute(
                         f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]
                     ).fetchall()[0][0]
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         return written
 
     def replace_partition(self, table: str, frame: Any, key_column: str, key_value: str) -> int:
@@ -156,15 +158,11 @@ class SharedDuckDB:
         name, key = quote_ident(table), quote_ident(key_column)
         with self.connect() as con:
             con.register("_incoming", frame)
-            con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
-                con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
-                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                with transaction(con):
+                    con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
+                    con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             finally:
                 con.unregister("_incoming")
         return len(frame)
@@ -173,14 +171,9 @@ class SharedDuckDB:
         """Replace a whole table in one transaction; returns its row count."""
         name = quote_ident(table)
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM ({source_sql})", params)
                 count = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
         return int(count[0]) if count else 0
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
