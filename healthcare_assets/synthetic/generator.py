@@ -35,7 +35,10 @@ import orjson
 
 from healthcare_assets.config import ensure_private_dir
 from healthcare_assets.synthetic.config import SyntheticConfig
-from healthcare_assets.synthetic.patient import GROUND_TRUTH_COLUMNS, RESOURCE_TYPES, Runtime, simulate_patient
+from healthcare_assets.synthetic.fhir_writer import RESOURCE_TYPES
+from healthcare_assets.synthetic.ground_truth import GROUND_TRUTH_COLUMNS
+from healthcare_assets.synthetic.patient import simulate_patient
+from healthcare_assets.synthetic.runtime import Runtime
 from healthcare_assets.synthetic.world import build_world
 
 ALL_RESOURCE_TYPES: tuple[str, ...] = RESOURCE_TYPES + ("Practitioner", "Organization")
@@ -301,7 +304,7 @@ _ROW_INDEX = {name: i for i, name in enumerate(GROUND_TRUTH_COLUMNS)}
 
 
 def write_ground_truth(rows: list[tuple[Any, ...]], path: Path, csv: bool = False) -> None:
-    """One row per index stay (columns: ``patient.GROUND_TRUTH_COLUMNS``), as Parquet or CSV.
+    """One row per index stay (columns: ``ground_truth.GROUND_TRUTH_COLUMNS``), as Parquet or CSV.
 
     In CSV the ``encounter_ids`` list is joined with ``|``.
     """
