@@ -5,7 +5,9 @@ copy), then each contender runs in its own process (so peak RSS is its own), bes
 every output value (``count(*)`` and a hash over all columns, so no column is optimized away). The engine's view
 also runs on a quarter of the file to show that its memory does not grow with the input.
 
-    python bench/views.py [--scale N] [--data DIR]
+    python bench/views.py [--scale N] [--data DIR] [--synthetic PATIENTS]
+
+The synthetic cohort's Observation file (``--synthetic``, default 5,000 patients) is run the same way.
 """
 
 from __future__ import annotations
@@ -106,46 +108,72 @@ def _same_rows(path: Path) -> bool:
     return all(n == 0 for (n,) in con.sql(diff).fetchall())
 
 
+def _bench(label: str, base: Path, copies: int, tmp: Path) -> int:
+    """Every contender on ``copies`` copies of ``base`` (and the view on a quarter of them); prints a table."""
+    if not _same_rows(base):
+        print(f"{label}: the view and the hand-written query disagree on the base file", file=sys.stderr)
+        return 1
+    big, quarter = tmp / f"{label}-all.ndjson", tmp / f"{label}-quarter.ndjson"
+    chunk = base.read_bytes()
+    quarter_copies = max(1, copies // 4)
+    if copies == 1:  # one large file: the quarter is its first quarter of lines
+        lines = chunk.splitlines(keepends=True)
+        big.write_bytes(chunk)
+        quarter.write_bytes(b"".join(lines[: len(lines) // 4]))
+    else:
+        for path, n in ((big, copies), (quarter, quarter_copies)):
+            with open(path, "wb") as out:
+                for _ in range(n):
+                    out.write(chunk)
+    runs = [
+        ("view (observation)", "view", big),
+        ("view, 1/4 of the input", "view", quarter),
+        ("hand-written SQL", "hand", big),
+        ("bare read_json", "bare", big),
+    ]
+    results = [(name, path, _run(mode, path)) for name, mode, path in runs]
+    sizes = {path: path.stat().st_size / 1e6 for path in (big, quarter)}
+    print(f"\n{label}: {sizes[big]:.0f} MB of Observation NDJSON")
+    print(f"{'contender':<24} {'rows':>10} {'seconds':>8} {'MB/s':>8} {'vs hand':>8} {'peak RSS MB':>12}")
+    rates = {name: sizes[path] / r["seconds"] for name, path, r in results}
+    hand = rates["hand-written SQL"]
+    for name, _, r in results:
+        print(
+            f"{name:<24} {r['rows']:>10,} {r['seconds']:>8.2f} {rates[name]:>8.1f} "
+            f"{rates[name] / hand:>8.2f} {r['peak_mb']:>12.0f}"
+        )
+    return 0
+
+
+def _synthetic_observations(patients: int, tmp: Path) -> Path:
+    """The synthetic cohort's Observation file (without injected malformed lines: neither query skips them)."""
+    sys.path.insert(0, str(REPO))
+    from healthcare_assets.synthetic import SyntheticConfig, generate_cohort
+
+    out = tmp / "synthetic"
+    generate_cohort(out, SyntheticConfig(patients=patients, malformed_rate=0.0), tmp / "truth.parquet")
+    return out / "Observation.ndjson"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=30, help="copies of the Observation file (~12 MB each)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with Observation.ndjson.gz")
+    parser.add_argument("--synthetic", type=int, default=5000, help="also the synthetic cohort (patients; 0: skip)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    with tempfile.TemporaryDirectory(prefix="views-bench-") as tmp:
-        base = Path(tmp) / "base.ndjson"
+    with tempfile.TemporaryDirectory(prefix="views-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        base = tmp / "synthea.ndjson"
         with gzip.open(args.data / "Observation.ndjson.gz", "rb") as src, open(base, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        if not _same_rows(base):
-            print("the view and the hand-written query disagree on the base file", file=sys.stderr)
-            return 1
-        big, quarter = Path(tmp) / "observations.ndjson", Path(tmp) / "quarter.ndjson"
-        chunk = base.read_bytes()
-        for path, copies in ((big, args.scale), (quarter, max(1, args.scale // 4))):
-            with open(path, "wb") as out:
-                for _ in range(copies):
-                    out.write(chunk)
-        runs = [
-            ("view (observation)", "view", big),
-            ("view, 1/4 of the input", "view", quarter),
-            ("hand-written SQL", "hand", big),
-            ("bare read_json", "bare", big),
-        ]
-        results = [(label, path, _run(mode, path)) for label, mode, path in runs]
-    sizes = {big: len(chunk) * args.scale / 1e6, quarter: len(chunk) * max(1, args.scale // 4) / 1e6}
-    print(f"input: {args.scale} x Synthea Observation = {sizes[big]:.0f} MB of NDJSON")
-    print(f"{'contender':<24} {'rows':>10} {'seconds':>8} {'MB/s':>8} {'vs hand':>8} {'peak RSS MB':>12}")
-    rates = {label: sizes[path] / r["seconds"] for label, path, r in results}
-    hand = rates["hand-written SQL"]
-    for label, _, r in results:
-        print(
-            f"{label:<24} {r['rows']:>10,} {r['seconds']:>8.2f} {rates[label]:>8.1f} "
-            f"{rates[label] / hand:>8.2f} {r['peak_mb']:>12.0f}"
-        )
-    return 0
+        failed = _bench(f"synthea-x{args.scale}", base, args.scale, tmp)
+        if args.synthetic:
+            failed |= _bench(f"synthetic-{args.synthetic}", _synthetic_observations(args.synthetic, tmp), 1, tmp)
+    return failed
 
 
 if __name__ == "__main__":
