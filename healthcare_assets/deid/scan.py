@@ -146,20 +146,21 @@ def _scan_table(
         f"ON {', '.join(_q(c) for c in columns)} INTO NAME col VALUE v))"
     )
     # Surrogates (32 lower-case hex digits) are the bulk of the id columns and cannot match a pattern; they are
-    # only compared with the dictionary's surrogate-shaped terms (an original id that happens to look like one).
+    # only compared with the dictionary's surrogate-shaped terms (an original id that happens to look like one),
+    # and when the dictionary has none (the usual case) that comparison is skipped.
     found: list[Finding] = []
-    for column, total, hits in con.execute(
-        f"""SELECT c.col, count(*), count(t.term) FROM {cells} c LEFT JOIN _scan_hex_terms t ON t.term = c.v
-            WHERE c.s GROUP BY c.col"""
-    ).fetchall():
-        result.values_scanned += int(total)
-        if hits:
+    counts = con.execute(f"SELECT {', '.join(f'count({_q(c)})' for c in columns)} FROM {source}").fetchall()[0]
+    result.values_scanned += sum(int(n) for n in counts)
+    if con.execute("SELECT count(*) FROM _scan_hex_terms").fetchall()[0][0]:
+        for column, hits in con.execute(
+            f"""SELECT c.col, count(*) FROM {cells} c JOIN _scan_hex_terms t ON t.term = c.v
+                WHERE c.s GROUP BY c.col"""
+        ).fetchall():
             found.append(Finding(table, column, "dictionary:resource_id", int(hits)))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _scan_values AS
             SELECT col, lower(trim(v)) AS v, count(*) AS n FROM {cells} WHERE NOT s GROUP BY ALL"""
     )
-    result.values_scanned += con.execute("SELECT coalesce(sum(n), 0) FROM _scan_values").fetchall()[0][0]
     allowed_rows = [(c, v) for c, values in permitted.items() for v in sorted(values)]
     con.execute("CREATE OR REPLACE TEMP TABLE _scan_permitted (col VARCHAR, v VARCHAR)")
     if allowed_rows:
