@@ -100,6 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")  # Dagster preview/beta warnings would drown the progress lines
     from dagster import DagsterInstance
 
+    from healthcare_assets.defs.extraction import synthetic_options
     from healthcare_assets.defs.instance import prepare_dagster_home
     from healthcare_assets.defs.launcher import launch_batch
     from healthcare_assets.fhir.landing import new_batch_id, validate_batch_id
@@ -117,18 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = {"source": "bulk", "bulk": _bulk_config(args)}
         kind = "bulk"
     else:
-        config = {
-            "source": "synthetic",
-            "patients": args.patients,
-            "seed": args.seed,
-            "case_mix_shift": args.case_mix_shift,
-            "creatinine_shift": args.creatinine_shift,
-            "icd10_dropped": args.icd10_dropped,
-        }
-        if args.malformed_rate is not None:
-            config["malformed_rate"] = args.malformed_rate
-        if args.duplicate_rate is not None:
-            config["duplicate_rate"] = args.duplicate_rate
+        config = {"source": "synthetic", **synthetic_options(args)}
         kind = "synthetic"
     batch_id = validate_batch_id(args.batch_id) if args.batch_id else new_batch_id(kind)
     print(f"healthcare-assets: batch {batch_id} from {kind} into {paths.home}")

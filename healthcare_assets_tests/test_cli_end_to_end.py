@@ -59,3 +59,13 @@ def test_run_help_lists_sources() -> None:
         [sys.executable, "-m", "healthcare_assets.cli", "run", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0 and "synthetic" in done.stdout and "ndjson" in done.stdout
+
+
+def test_run_synthetic_through_every_asset(data_home: Paths) -> None:
+    """README command 1 in small: the default source, through de-identification, with drift knobs passed on."""
+    done = _cli("run", "--patients", "120", "--seed", "5", "--icd10-dropped", "--batch-id", "syn", env=dict(os.environ))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "generating 120 synthetic patients (seed 5)" in done.stdout
+    assert "✔ check deidentified_patient:residual_phi_scan passed" in done.stdout
+    manifest = (data_home.batch_dir("syn") / "manifest.json").read_text()
+    assert '"icd10_dropped": true' in manifest and '"patients": 120' in manifest

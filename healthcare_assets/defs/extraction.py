@@ -91,6 +91,17 @@ class RawFhirConfig(Config):
     bulk: BulkConfig = Field(default=BulkConfig(), description="bulk: the FHIR server and what to export.")
 
 
+SYNTHETIC_OPTIONS = ("patients", "seed", "case_mix_shift", "creatinine_shift", "icd10_dropped")
+SYNTHETIC_RATES = ("malformed_rate", "duplicate_rate")  # unset: the generator's defaults
+
+
+def synthetic_options(values: object) -> dict[str, object]:
+    """The synthetic cohort's options from anything carrying them as attributes (this config, CLI arguments)."""
+    options = {name: getattr(values, name) for name in SYNTHETIC_OPTIONS}
+    options.update({name: getattr(values, name) for name in SYNTHETIC_RATES if getattr(values, name) is not None})
+    return options
+
+
 def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_event=None) -> BatchSource:
     if config.source == "bulk":
         return build_bulk_source(config.bulk, batches_dir, on_event)
@@ -101,18 +112,7 @@ def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_even
     if config.source == "synthetic":
         from healthcare_assets.synthetic import SyntheticConfig
 
-        options = {
-            "patients": config.patients,
-            "seed": config.seed,
-            "case_mix_shift": config.case_mix_shift,
-            "creatinine_shift": config.creatinine_shift,
-            "icd10_dropped": config.icd10_dropped,
-        }
-        if config.malformed_rate is not None:
-            options["malformed_rate"] = config.malformed_rate
-        if config.duplicate_rate is not None:
-            options["duplicate_rate"] = config.duplicate_rate
-        return SyntheticSource(SyntheticConfig(**options))
+        return SyntheticSource(SyntheticConfig(**synthetic_options(config)))
     raise ValueError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
 
 

@@ -52,6 +52,19 @@ def random_surrogates(count: int) -> pa.Array:
     return pa.LargeStringArray.from_buffers(count, offsets, data)
 
 
+def insert_with_fresh_values(
+    con: duckdb.DuckDBPyConnection, values: pa.Array, insert_sql: str, params: list | None = None
+) -> None:
+    """Run ``insert_sql`` with ``_fresh(n, value)`` available: one freshly drawn value per new row, joined on the
+    new rows' 1-based number ``n`` (the random values are drawn in Python; the rows never leave DuckDB)."""
+    fresh = pa.table({"n": pa.array(range(1, len(values) + 1), pa.int64()), "value": values})
+    con.register("_fresh", fresh)
+    try:
+        con.execute(insert_sql, params or [])
+    finally:
+        con.unregister("_fresh")
+
+
 class Codebook:
     """The PHI-zone DuckDB file with the pseudonym table and the per-patient timeline table."""
 
@@ -113,14 +126,13 @@ class CodebookPseudonymizer:
                 )
                 new = con.execute("SELECT count(*) FROM _new_keys").fetchall()[0][0]
                 if new:
-                    surrogates = pa.table({"n": pa.array(range(1, new + 1), pa.int64()), "s": random_surrogates(new)})
-                    con.register("_fresh", surrogates)
-                    con.execute(
+                    insert_with_fresh_values(
+                        con,
+                        random_surrogates(new),
                         """INSERT INTO cb.pseudonyms
-                           SELECT k.namespace, k.original, f.s, ? FROM _new_keys k JOIN _fresh f USING (n)""",
+                           SELECT k.namespace, k.original, f.value, ? FROM _new_keys k JOIN _fresh f USING (n)""",
                         [batch_id],
                     )
-                    con.unregister("_fresh")
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE _pseudonym_map AS
                         SELECT k.namespace, k.original, p.surrogate FROM {keys_table} k

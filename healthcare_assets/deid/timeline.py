@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from healthcare_assets.deid.policy import AGE_CAP
-from healthcare_assets.deid.pseudonyms import Codebook
+from healthcare_assets.deid.pseudonyms import Codebook, insert_with_fresh_values
 from healthcare_assets.warehouse.duckdb_store import transaction
 
 MAX_SHIFT_DAYS = 365
@@ -65,14 +65,13 @@ def ensure_timeline(con: duckdb.DuckDBPyConnection, codebook: Codebook, first_ev
             )
             new = con.execute("SELECT count(*) FROM _new_patients").fetchall()[0][0]
             if new:
-                shifts = pa.table({"n": pa.array(range(1, new + 1), pa.int64()), "shift": random_shifts(new)})
-                con.register("_shifts", shifts)
-                con.execute(
+                insert_with_fresh_values(
+                    con,
+                    random_shifts(new),
                     """INSERT INTO cb.patient_timeline
-                       SELECT p.patient, p.first_event, s.shift, ? FROM _new_patients p JOIN _shifts s USING (n)""",
+                       SELECT p.patient, p.first_event, f.value, ? FROM _new_patients p JOIN _fresh f USING (n)""",
                     [batch_id],
                 )
-                con.unregister("_shifts")
             con.execute(
                 f"""UPDATE cb.patient_timeline t SET anchor = f.first_event FROM {first_events_table} f
                     WHERE t.patient = f.patient AND t.anchor IS NULL AND f.first_event IS NOT NULL"""
