@@ -102,9 +102,7 @@ def compare(label: str, batch: LandedBatch, work: Path, seed) -> list:
     ours = min((our_stage(batch, counts, work) for _ in range(2)), key=lambda r: r["total_s"])
     t_seed, resources = timed(lambda: seed_deidentify(batch, seed))
     t_bare, _ = timed(lambda: bare_read_json(batch), repeat=2)
-    print(
-        f"  {label}: stage timings {', '.join(f'{k} {v:.2f}s' for k, v in ours['timings'].items())}"
-    )
+    print(f"  {label}: stage timings {', '.join(f'{k} {v:.2f}s' for k, v in ours['timings'].items())}")
     return [
         label,
         round(mb, 1),
