@@ -184,8 +184,10 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     from healthcare_assets.synthetic import SyntheticConfig, generate_cohort
 
     base = tmp_path_factory.mktemp("synthetic")
-    generate_cohort(base / "src", SyntheticConfig(patients=2000), base / "truth.parquet")
-    return run_deid(base / "src", base / "phi")
+    summary = generate_cohort(base / "src", SyntheticConfig(patients=2000), base / "truth.parquet")
+    run = run_deid(base / "src", base / "phi")
+    run.generated = summary.resource_counts  # valid resources per type, duplicates and broken lines excluded
+    return run
 
 
 def test_synthetic_cohort_is_clean_and_complete(synthetic_run: Run) -> None:
@@ -200,3 +202,11 @@ def test_synthetic_cohort_is_clean_and_complete(synthetic_run: Run) -> None:
     ages = rows(synthetic_run, "deidentified_encounter", "SELECT max(age_years) FROM t")
     assert ages == [(90,)]
     assert synthetic_run.scan.ambiguous_terms_dropped > 0  # e.g. the surname Long and the disposition code long
+
+
+def test_views_give_one_row_per_generated_resource(synthetic_run: Run) -> None:
+    """The project's views over the synthetic cohort: as many rows as the generator wrote valid resources."""
+    for resource, view in [("Patient", "patient"), ("Encounter", "encounter"), ("Condition", "condition"),
+                           ("Observation", "observation"), ("MedicationRequest", "medication_request"),
+                           ("Procedure", "procedure")]:  # fmt: skip
+        assert synthetic_run.result.tables[f"deidentified_{view}"].rows == synthetic_run.generated[resource], view
