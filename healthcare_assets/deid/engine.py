@@ -32,6 +32,7 @@ from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR
 from healthcare_assets.fhir.views import TableSource, ViewDefinition, compile_view, load_view, plan_view
 from healthcare_assets.warehouse.duckdb_store import quote_ident as q
+from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
 
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 
@@ -174,19 +175,19 @@ def _flatten(
             path = str(batch.batch_dir / entry["path"])
             parts.append(
                 f"""SELECT * EXCLUDE (_record) FROM (
-                        SELECT row_number() OVER () AS _record, * FROM read_json({_literal(path)},
+                        SELECT row_number() OVER () AS _record, * FROM read_json({sql_literal(path)},
                             format='newline_delimited', records=true, ignore_errors=true,
                             maximum_object_size={MAX_OBJECT_BYTES}, columns={schema}))
-                    WHERE _record NOT IN (SELECT record_no FROM _excluded WHERE file = {_literal(entry["path"])})"""
+                    WHERE _record NOT IN (SELECT record_no FROM _excluded WHERE file = {sql_literal(entry["path"])})"""
             )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {q(accepted)} AS " + " UNION ALL ".join(parts))
     else:
-        empty = ", ".join(f"NULL::{kind} AS {q_any(name)}" for name, kind in columns.items())
+        empty = ", ".join(f"NULL::{kind} AS {sql_name(name)}" for name, kind in columns.items())
         con.execute(f"CREATE OR REPLACE TEMP TABLE {q(accepted)} AS SELECT {empty} LIMIT 0")
     _verify_against_profile(con, q(accepted), resource, type_counts)
     if collect_identifiers:
         con.execute(
-            f"""INSERT INTO _raw_identifiers SELECT DISTINCT {_literal(resource)}, i.value
+            f"""INSERT INTO _raw_identifiers SELECT DISTINCT {sql_literal(resource)}, i.value
                 FROM (SELECT unnest(identifier) AS i FROM {q(accepted)}) WHERE i.value IS NOT NULL"""
         )
     for table in tables:
@@ -233,7 +234,7 @@ def _verify_against_profile(
 ) -> None:
     rows, checksum, bad_type = con.execute(
         f"""SELECT count(*), coalesce(bit_xor(hash(id)), 0)::VARCHAR,
-                   count(*) FILTER (WHERE resourceType IS DISTINCT FROM {_literal(resource)} OR id IS NULL)
+                   count(*) FILTER (WHERE resourceType IS DISTINCT FROM {sql_literal(resource)} OR id IS NULL)
             FROM {accepted}"""
     ).fetchall()[0]
     expected = type_counts.get(resource)
@@ -249,7 +250,7 @@ def _verify_against_profile(
 
 def _collect_keys(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
     selects = [
-        f"SELECT {_literal(rule.namespace)} AS namespace, {q(rule.column)} AS original "
+        f"SELECT {sql_literal(rule.namespace)} AS namespace, {q(rule.column)} AS original "
         f"FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
         for table in policy.tables
         for rule in table.rules
@@ -268,7 +269,7 @@ def _extra_terms_sql(policy: Policy) -> str:
         for rule in table.rules:
             if rule.transform in ("event_time", "birth_date", "death_date"):
                 parts.append(
-                    f"SELECT DISTINCT {_literal(table.resource)}, 'date', left({q(rule.column)}, 10) "
+                    f"SELECT DISTINCT {sql_literal(table.resource)}, 'date', left({q(rule.column)}, 10) "
                     f"FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
                 )
     return " UNION ALL ".join(parts)
@@ -353,7 +354,7 @@ def _write_table(
 ) -> tuple[StagedTable, dict[str, int]]:
     flat = q("_flat_" + table.view)
     patient = patient_column(table)
-    selects = [f"{_literal(batch_id)} AS batch_id"]
+    selects = [f"{sql_literal(batch_id)} AS batch_id"]
     joins = []
     counts: dict[str, str] = {}
     shifted = not policy.profile.is_safe_harbor
@@ -363,7 +364,7 @@ def _write_table(
         if rule.transform == "pseudonym":
             alias = f"m{index}"
             joins.append(
-                f"LEFT JOIN {mapping} {alias} ON {alias}.namespace = {_literal(rule.namespace)} "
+                f"LEFT JOIN {mapping} {alias} ON {alias}.namespace = {sql_literal(rule.namespace)} "
                 f"AND {alias}.original = {source}"
             )
         if rule.transform != "keep":
@@ -372,16 +373,16 @@ def _write_table(
     if table.view in AGE_AT:
         event, name = AGE_AT[table.view]
         selects.append(f"{age_years_sql(fhir_time_sql('f.' + q(event)), 'b.birth')} AS {q(name)}")
-    selects.append(f"{_literal(policy.version)} AS deid_policy")
+    selects.append(f"{sql_literal(policy.version)} AS deid_policy")
     if patient:
         joins.append(f"LEFT JOIN _timeline tl ON tl.patient = f.{q(patient)}")
         joins.append(f"LEFT JOIN _births b ON b.patient = f.{q(patient)}")
     query = f"SELECT {', '.join(selects)} FROM {flat} f {' '.join(joins)}"
     target = staging / f"{table.table}.parquet"
     # Rows keep the order of the source files (insertion order is preserved); a sort would only cost time.
-    con.execute(f"COPY ({query}) TO {_literal(str(target))} (FORMAT parquet)")
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(target))})").fetchall()
-    rows = con.execute(f"SELECT count(*) FROM read_parquet({_literal(str(target))})").fetchall()[0][0]
+    con.execute(f"COPY ({query}) TO {sql_literal(str(target))} (FORMAT parquet)")
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(target))})").fetchall()
+    rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchall()[0][0]
     transformed = {}
     if counts:
         values = con.execute(
@@ -414,14 +415,3 @@ def _transform(rule: ColumnRule, source: str, index: int, shifted: bool) -> list
     if rule.transform == "zip3":
         return [f"{zip3_sql(source)} AS zip3"]
     raise DeidError(f"no transform {rule.transform!r}")
-
-
-def _literal(value: str | None) -> str:
-    if value is None:
-        return "NULL"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def q_any(name: str) -> str:
-    """Quote any column name (FHIR element names are plain identifiers, but be safe)."""
-    return '"' + name.replace('"', '""') + '"'

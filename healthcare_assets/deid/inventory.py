@@ -22,6 +22,8 @@ from pathlib import Path
 import duckdb
 
 from healthcare_assets.fhir.landing import LandedBatch
+from healthcare_assets.fhir.ndjson import lines_sql
+from healthcare_assets.warehouse.duckdb_store import sql_literal
 
 MIN_TERM_LENGTH = 3
 PERSON_TYPES = (
@@ -95,12 +97,8 @@ def build_inventory(
     for entry in batch.manifest["files"]:
         if entry["type"] not in PERSON_TYPES:
             continue
-        path = str(batch.batch_dir / entry["path"]).replace("'", "''")
-        parts.append(
-            f"""SELECT '{entry["type"]}' AS rtype, line FROM read_csv('{path}', columns={{'line': 'VARCHAR'}},
-                header=false, delim='\\0', quote='', escape='', auto_detect=false, strict_mode=false)
-                WHERE line IS NOT NULL"""
-        )
+        reader = lines_sql(batch.batch_dir / entry["path"], bool(entry.get("compressed")))
+        parts.append(f"SELECT {sql_literal(entry['type'])} AS rtype, line FROM {reader} WHERE line IS NOT NULL")
     lines = " UNION ALL ".join(parts) or "SELECT NULL::VARCHAR AS rtype, NULL::VARCHAR AS line LIMIT 0"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _raw_hits AS
@@ -158,8 +156,8 @@ def build_inventory(
     candidates = con.execute("SELECT count(*) FROM _phi_candidates").fetchall()[0][0]
     by_kind = dict(con.execute("SELECT kind, count(*) FROM _phi_terms GROUP BY 1 ORDER BY 1").fetchall())
     terms_path, vocab_path = out_dir / TERMS_FILE, out_dir / VOCAB_FILE
-    con.execute(f"COPY _phi_terms TO '{_path(terms_path)}' (FORMAT parquet)")
-    con.execute(f"COPY _phi_vocab TO '{_path(vocab_path)}' (FORMAT parquet)")
+    con.execute(f"COPY _phi_terms TO {sql_literal(terms_path)} (FORMAT parquet)")
+    con.execute(f"COPY _phi_vocab TO {sql_literal(vocab_path)} (FORMAT parquet)")
     dropped = int(candidates) - sum(by_kind.values())
     return Inventory(terms_path, vocab_path, by_kind, dropped, _category_counts(con))
 
@@ -197,7 +195,3 @@ def _category_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]
 
 def _in(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
-
-
-def _path(path: Path) -> str:
-    return str(path).replace("'", "''")

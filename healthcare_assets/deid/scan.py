@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from healthcare_assets.deid.inventory import Inventory
+from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
 
 PATTERNS: dict[str, str] = {
     "ssn": r"(^|[^0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}([^0-9]|$)",
@@ -100,25 +101,28 @@ def scan_tables(
     result = ScanResult(
         dictionary_terms=inventory.terms_by_kind, ambiguous_terms_dropped=inventory.ambiguous_terms_dropped
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _scan_terms AS SELECT * FROM read_parquet({_lit(inventory.terms_path)})")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _scan_terms AS SELECT * FROM read_parquet({sql_literal(inventory.terms_path)})"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _scan_hex_terms AS SELECT DISTINCT term FROM _scan_terms "
         f"WHERE regexp_full_match(term, '{SURROGATE}')"
     )
     prefixes = "[" + ", ".join(f"'{p.lower()}'" for p in TERMINOLOGY_URI_PREFIXES) + "]"
+    vocab = f"read_parquet({sql_literal(inventory.vocab_path)})"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _allowed_uris AS SELECT term FROM read_parquet({_lit(inventory.vocab_path)})
+        f"""CREATE OR REPLACE TEMP TABLE _allowed_uris AS SELECT term FROM {vocab}
             WHERE term LIKE 'http%' OR term LIKE 'urn:%'"""
     )
     for table, path in sorted(tables.items()):
         result.tables += 1
-        source = f"read_parquet({_lit(path)})"
+        source = f"read_parquet({sql_literal(path)})"
         strings = []
         for column, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
             upper = kind.upper()
             if upper in DATE_TYPES or upper.startswith("TIMESTAMP"):
                 if safe_harbor:
-                    rows = con.execute(f"SELECT count({_q(column)}) FROM {source}").fetchall()[0][0]
+                    rows = con.execute(f"SELECT count({sql_name(column)}) FROM {source}").fetchall()[0][0]
                     result.findings.append(Finding(table, column, f"type:{kind.lower()}_column", int(rows)))
             elif upper == "VARCHAR" and column not in ("batch_id", "deid_policy"):
                 strings.append(column)
@@ -142,14 +146,14 @@ def _scan_table(
     """Every string column of one table at once: its cells unpivoted, then matched per column."""
     cells = (
         f"(SELECT col, v, regexp_full_match(v, '{SURROGATE}') AS s FROM "
-        f"(UNPIVOT (SELECT {', '.join(_q(c) for c in columns)} FROM {source}) "
-        f"ON {', '.join(_q(c) for c in columns)} INTO NAME col VALUE v))"
+        f"(UNPIVOT (SELECT {', '.join(sql_name(c) for c in columns)} FROM {source}) "
+        f"ON {', '.join(sql_name(c) for c in columns)} INTO NAME col VALUE v))"
     )
     # Surrogates (32 lower-case hex digits) are the bulk of the id columns and cannot match a pattern; they are
     # only compared with the dictionary's surrogate-shaped terms (an original id that happens to look like one),
     # and when the dictionary has none (the usual case) that comparison is skipped.
     found: list[Finding] = []
-    counts = con.execute(f"SELECT {', '.join(f'count({_q(c)})' for c in columns)} FROM {source}").fetchall()[0]
+    counts = con.execute(f"SELECT {', '.join(f'count({sql_name(c)})' for c in columns)} FROM {source}").fetchall()[0]
     result.values_scanned += sum(int(n) for n in counts)
     if con.execute("SELECT count(*) FROM _scan_hex_terms").fetchall()[0][0]:
         for column, hits in con.execute(
@@ -194,11 +198,3 @@ def _scan_table(
         ]
     order = {c: i for i, c in enumerate(columns)}
     return sorted(found, key=lambda f: (order[f.column], f.detector))
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from healthcare_assets.audit.canonical import sha256_file
+from healthcare_assets.warehouse.duckdb_store import sql_literal
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -31,6 +32,16 @@ class FileStats:
     lines: int
     bytes: int
     sha256: str
+
+
+def lines_sql(path: Path, compressed: bool) -> str:
+    """DuckDB relation ``(line VARCHAR)`` with every line of ``path`` whole and in file order (blank lines as
+    NULL): a NUL delimiter and no quoting keep ``read_csv`` from splitting anything a JSON line can hold."""
+    compression = ", compression='gzip'" if compressed else ""
+    return (
+        f"read_csv({sql_literal(path)}, columns={{'line': 'VARCHAR'}}, header=false, delim='\\0', quote='', "
+        f"escape='', auto_detect=false, strict_mode=false{compression})"
+    )
 
 
 def is_ndjson_name(path: Path) -> bool:

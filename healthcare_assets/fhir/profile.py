@@ -29,6 +29,8 @@ import orjson
 
 from healthcare_assets.config import private_file
 from healthcare_assets.fhir.landing import LandedBatch
+from healthcare_assets.fhir.ndjson import lines_sql
+from healthcare_assets.warehouse.duckdb_store import sql_literal
 
 QUARANTINE_DIR = "quarantine"
 # Lines downstream readers must skip: quarantined ones and superseded copies of a repeated id. Each is named by
@@ -52,10 +54,6 @@ TIME_PATHS: tuple[str, ...] = (
     "performedDateTime",
     "performedPeriod.start",
     "meta.lastUpdated",
-)
-_READ_LINES = (
-    "read_csv({path}, columns={{'line': 'VARCHAR'}}, header=false, delim='\\0', quote='', escape='', "
-    "auto_detect=false, strict_mode=false{compression})"
 )
 
 
@@ -230,10 +228,6 @@ _CLASSIFY = """CASE WHEN line IS NULL THEN 'blank'
 _REF = r"(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$"
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _load_facts(con: duckdb.DuckDBPyConnection, batch: LandedBatch) -> None:
     con.execute("CREATE TABLE files (file_idx INTEGER, path VARCHAR, file_type VARCHAR)")
     con.execute(
@@ -245,10 +239,7 @@ def _load_facts(con: duckdb.DuckDBPyConnection, batch: LandedBatch) -> None:
     )
     for index, entry in enumerate(batch.manifest["files"]):
         con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, entry["path"], entry["type"]])
-        reader = _READ_LINES.format(
-            path=_sql_literal(str(batch.batch_dir / entry["path"])),
-            compression=", compression='gzip'" if entry.get("compressed") else "",
-        )
+        reader = lines_sql(batch.batch_dir / entry["path"], bool(entry.get("compressed")))
         _line_facts(con, index, reader)
         _aggregates(con, entry["type"], reader)
 
@@ -281,7 +272,7 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
     Lines are grouped by their set of elements and of code systems (few distinct combinations), times by plain
     min/max, references by their raw text (parsed once per distinct reference): nothing per line is kept.
     """
-    rt = _sql_literal(file_type)
+    rt = sql_literal(file_type)
     candidates = f"""SELECT line FROM (
             SELECT line, try(json_extract_string(line, ['$.resourceType', '$.id'])) AS f FROM {reader}
             WHERE line IS NOT NULL AND (starts_with(line, '{{') OR regexp_matches(line, '^[ \t\r]*[{{]')))

@@ -39,6 +39,18 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def sql_literal(value: object) -> str:
+    """A value (a path, a code, a policy version) as an SQL string literal; None is NULL."""
+    if value is None:
+        return "NULL"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_name(name: str) -> str:
+    """Any column name, quoted (FHIR element names are plain identifiers, but nothing assumes it)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def quote_ident(name: str) -> str:
     """Quote a table or column name, refusing anything that is not a plain identifier."""
     if not _IDENT.match(name):
