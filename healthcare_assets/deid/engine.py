@@ -324,10 +324,15 @@ def _timeline(
             )
         if patient:
             events.append(f"SELECT {q(patient)} AS patient, NULL::TIMESTAMPTZ AS t FROM {q('_flat_' + table.view)}")
+    # One pass over every event time: each patient's first (the anchor candidate) and last; the latest of all,
+    # rows without a patient included, is where ages over 89 are judged.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _first_events AS SELECT patient, min(t) AS first_event FROM ("
-        + " UNION ALL ".join(events)
-        + ") WHERE patient IS NOT NULL GROUP BY patient"
+        "CREATE OR REPLACE TEMP TABLE _event_bounds AS SELECT patient, min(t) AS first_event, max(t) AS last_event "
+        "FROM (" + " UNION ALL ".join(events) + ") GROUP BY patient"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _first_events AS "
+        "SELECT patient, first_event FROM _event_bounds WHERE patient IS NOT NULL"
     )
     ensure_timeline(con, codebook, "_first_events", batch_id)
     patient_table = next((t for t in policy.tables if t.resource == "Patient"), None)
@@ -335,7 +340,7 @@ def _timeline(
     if birth_rule is None:
         con.execute("CREATE OR REPLACE TEMP TABLE _births (patient VARCHAR, birth TIMESTAMPTZ, over_89 BOOLEAN)")
     else:
-        latest = con.execute("SELECT max(t) FROM (" + " UNION ALL ".join(events) + ")").fetchall()[0][0]
+        latest = con.execute("SELECT max(last_event) FROM _event_bounds").fetchall()[0][0]
         reference = max([t for t in (latest, reference_time) if t is not None])
         flat = q("_flat_" + patient_table.view)
         birth = fhir_time_sql(q(birth_rule.column))
