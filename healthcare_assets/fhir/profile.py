@@ -323,9 +323,8 @@ def _rank(con: duckdb.DuckDBPyConnection) -> None:
     Practitioner and Organization resources; exports concatenate): the copy with the latest
     ``meta.lastUpdated`` is kept, else the last one in file order, as an upsert stream would.
     """
-    last_updated = "last_updated"
     con.execute(
-        f"""CREATE TABLE ranked AS
+        """CREATE TABLE ranked AS
         WITH base AS (
             SELECT f.*, files.file_type, files.path,
                 CASE
@@ -343,7 +342,7 @@ def _rank(con: duckdb.DuckDBPyConnection) -> None:
                 first_value(line_hash) OVER newest_first AS kept_hash
             FROM base WHERE reason_kind IS NULL
             WINDOW w AS (PARTITION BY rt, id),
-                newest_first AS (w ORDER BY {last_updated} DESC NULLS LAST, file_idx DESC, line_no DESC))
+                newest_first AS (w ORDER BY last_updated DESC NULLS LAST, file_idx DESC, line_no DESC))
         SELECT b.*, coalesce(v.copies, 0) AS copies,
             v.version_rank > 1 AS superseded,
             v.version_rank > 1 AND v.line_hash <> v.kept_hash AS conflicting,
