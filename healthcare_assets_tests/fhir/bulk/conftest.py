@@ -16,9 +16,6 @@ from healthcare_assets.fhir.bulk.devserver import DevFhirServer
 from healthcare_assets.fhir.bulk.devserver_store import ResourceStore
 from healthcare_assets_tests.fhir.bulk.helpers import Events, FakeClock, fast_settings, tiny_resources
 
-REPO = Path(__file__).resolve().parents[3]
-SYNTHEA = (REPO / ".." / "shared" / "data" / "synthea-r4-100").resolve()
-
 
 @pytest.fixture(autouse=True)
 def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,14 +64,7 @@ def serve() -> Iterator[Callable[..., DevFhirServer]]:
 
 
 @pytest.fixture(scope="session")
-def synthea_dir() -> Path:
-    if not SYNTHEA.is_dir():
-        pytest.skip(f"Synthea sample not found at {SYNTHEA}")
-    return SYNTHEA
-
-
-@pytest.fixture(scope="session")
-def synthea_store(synthea_dir: Path) -> ResourceStore:
+def synthea_store(synthea_dir: Path) -> ResourceStore:  # synthea_dir: the suite-wide fixture (conftest.py)
     """Loaded once; tests must not modify it (use ``ResourceStore.load`` for a private copy)."""
     return ResourceStore.load(synthea_dir)
 

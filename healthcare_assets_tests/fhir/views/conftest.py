@@ -6,26 +6,23 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared"
+from healthcare_assets_tests.conftest import SHARED
+
 SUITE_DIR = SHARED / "conformance" / "sql-on-fhir-v2"
-SYNTHEA_DIR = SHARED / "data" / "synthea-r4-100"
 
 
 @pytest.fixture(scope="session")
 def suite_dir() -> Path:
     """HL7's SQL on FHIR v2 test suite (shared/conformance/sql-on-fhir-v2 beside the repository)."""
     if not (SUITE_DIR / "basic.json").exists():
-        pytest.skip(f"SQL on FHIR conformance suite not found at {SUITE_DIR} (clone the repository beside ../shared)")
+        pytest.fail(f"SQL on FHIR conformance suite not found at {SUITE_DIR} (clone the repository beside ../shared)")
     return SUITE_DIR
 
 
 @pytest.fixture(scope="session")
-def synthea() -> Path:
-    """The real Synthea sample (100 patients, gzipped NDJSON per resource type)."""
-    if not (SYNTHEA_DIR / "Observation.ndjson.gz").exists():
-        pytest.skip(f"Synthea sample not found at {SYNTHEA_DIR} (clone the repository beside ../shared)")
-    return SYNTHEA_DIR
+def synthea(synthea_dir: Path) -> Path:
+    """The real Synthea sample (100 patients, gzipped NDJSON per resource type): the suite-wide fixture."""
+    return synthea_dir
 
 
 def write_ndjson(path: Path, resources: list[dict]) -> Path:
