@@ -8,7 +8,7 @@ closed), and the failed checks block everything downstream.
 # No `from __future__ import annotations` here: Dagster reads the Config annotations at import.
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetCheckResult,
@@ -144,7 +144,16 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
     reference = _reference_time(batch.manifest)
     staging = batch.batch_dir / STAGING_DIR
     result = deidentify_batch(
-        batch, type_counts, views, policy, pseudonymizer, codebook, staging, reference, threads=config.threads
+        batch,
+        type_counts,
+        views,
+        policy,
+        pseudonymizer,
+        codebook,
+        staging,
+        reference,
+        threads=config.threads,
+        data_end=_data_end_time(batch.manifest),
     )
     staged = {name: table.path for name, table in result.tables.items()}
     scan, inventory = result.scan, result.inventory
@@ -223,6 +232,17 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                 )
             ],
         )
+
+
+def _data_end_time(manifest: dict) -> datetime | None:
+    """Where the batch's data ends: the Bulk transactionTime, or the synthetic simulation's end (nothing happens
+    at or after midnight UTC after its ``end_date``); None lets de-identification use the latest event time."""
+    if manifest.get("transaction_time"):
+        return datetime.fromisoformat(manifest["transaction_time"].replace("Z", "+00:00"))
+    source = manifest.get("source") or {}
+    if source.get("kind") == "synthetic" and source.get("end_date"):
+        return datetime.fromisoformat(str(source["end_date"])).replace(tzinfo=UTC) + timedelta(days=1)
+    return None
 
 
 def _reference_time(manifest: dict) -> datetime:
