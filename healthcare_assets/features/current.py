@@ -1,0 +1,184 @@
+"""The current de-identified rows: the union of export batches, where a resource that arrived again counts once.
+
+The de-identified zone keeps every batch's rows (column ``batch_id``). A resource re-sent by a later batch
+(a full re-export, an updated encounter in an incremental one) must count once, in its latest version: for each
+key, only the rows of the latest batch holding that key are current. This module is the ONE place that says
+so (``current_rows_sql``); whatever later marks rows as no longer current (deletion tombstones from Bulk
+``deleted`` files) belongs here too, so every reader of the zone agrees.
+
+Batch order is given by the caller (the order batches were registered); batches the caller does not list come
+first, by batch id. Everything here reads tables shaped like the ``deidentified_*`` tables from any DuckDB
+schema (the warehouse attached read-only, or an in-memory connection holding one patient's Bundle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from healthcare_assets.features import measurements
+from healthcare_assets.warehouse.duckdb_store import quote_ident, sql_literal
+
+ORDER_TABLE = "_fx_batch_order"
+
+# table -> (key column, {column: DuckDB type}) : what the features read from each deidentified_<table>.
+SOURCES: dict[str, tuple[str, dict[str, str]]] = {
+    "patient": (
+        "patient_id",
+        {
+            "patient_id": "VARCHAR", "gender": "VARCHAR", "deceased": "BOOLEAN",
+            "deceased_datetime_offset_h": "DOUBLE", "data_end_offset_h": "DOUBLE",
+        },
+    ),
+    "encounter": (
+        "encounter_id",
+        {
+            "encounter_id": "VARCHAR", "patient_id": "VARCHAR", "status": "VARCHAR", "class_code": "VARCHAR",
+            "type_code": "VARCHAR", "period_start_offset_h": "DOUBLE", "period_end_offset_h": "DOUBLE",
+            "admit_source_code": "VARCHAR", "discharge_disposition_code": "VARCHAR", "age_years": "INTEGER",
+        },
+    ),
+    "condition": (
+        "condition_id",
+        {
+            "condition_id": "VARCHAR", "patient_id": "VARCHAR", "encounter_id": "VARCHAR", "snomed_code": "VARCHAR",
+            "icd10cm_code": "VARCHAR", "verification_status": "VARCHAR", "onset_datetime_offset_h": "DOUBLE",
+            "recorded_date_offset_h": "DOUBLE",
+        },
+    ),
+    "observation": (
+        "observation_id",
+        {
+            "observation_id": "VARCHAR", "patient_id": "VARCHAR", "status": "VARCHAR", "code": "VARCHAR",
+            "code_system": "VARCHAR", "value_quantity": "DOUBLE", "value_unit": "VARCHAR",
+            "effective_datetime_offset_h": "DOUBLE", "effective_period_start_offset_h": "DOUBLE",
+            "issued_offset_h": "DOUBLE",
+        },
+    ),
+    "observation_component": (
+        "observation_id",
+        {
+            "observation_id": "VARCHAR", "patient_id": "VARCHAR", "code": "VARCHAR", "code_system": "VARCHAR",
+            "value_quantity": "DOUBLE", "value_unit": "VARCHAR", "effective_datetime_offset_h": "DOUBLE",
+        },
+    ),
+    "medication_request": (
+        "medication_request_id",
+        {
+            "medication_request_id": "VARCHAR", "patient_id": "VARCHAR", "status": "VARCHAR",
+            "medication_code": "VARCHAR", "authored_on_offset_h": "DOUBLE",
+        },
+    ),
+    "procedure": (
+        "procedure_id",
+        {
+            "procedure_id": "VARCHAR", "patient_id": "VARCHAR", "status": "VARCHAR", "code": "VARCHAR",
+            "performed_start_offset_h": "DOUBLE", "performed_datetime_offset_h": "DOUBLE",
+        },
+    ),
+}  # fmt: skip
+
+
+class FeatureInputError(RuntimeError):
+    """The de-identified tables cannot feed the features (names the table and column)."""
+
+
+def source_table(source: str, table: str) -> str:
+    return f"{quote_ident(source)}.{quote_ident('deidentified_' + table)}"
+
+
+def current_rows_sql(
+    table: str, source: str = "main", columns: Sequence[str] | None = None, dedupe: bool = True
+) -> str:
+    """SELECT the current rows of ``deidentified_<table>`` in schema ``source``: for each key, the rows of the
+    latest batch that holds it (all of them: an observation's components travel together). Needs the
+    ``_fx_batch_order(batch_id, seq)`` table (``register_batch_order``) when ``dedupe``."""
+    key = quote_ident(SOURCES[table][0])
+    wanted = ", ".join(quote_ident(c) for c in (columns or SOURCES[table][1])) + ", batch_id"
+    if not dedupe:
+        return f"SELECT {wanted} FROM {source_table(source, table)}"
+    return f"""SELECT {wanted} FROM (
+                   SELECT t.*, o.seq AS _seq, max(o.seq) OVER (PARTITION BY t.{key}) AS _latest
+                   FROM {source_table(source, table)} t JOIN {ORDER_TABLE} o USING (batch_id))
+               WHERE _seq = _latest"""
+
+
+def _existing_columns(con: duckdb.DuckDBPyConnection, source: str, table: str) -> set[str] | None:
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND database_name = ?",
+        ["deidentified_" + table, source],
+    ).fetchall()
+    return {r[0] for r in rows} or None
+
+
+def register_batch_order(con: duckdb.DuckDBPyConnection, source: str, batch_order: Sequence[str] | None) -> int:
+    """``_fx_batch_order``: every batch present in the source tables with its rank (listed batches last, in the
+    given order). Returns how many batches there are."""
+    present = []
+    for table in SOURCES:
+        if _existing_columns(con, source, table):
+            present.append(f"SELECT DISTINCT batch_id FROM {source_table(source, table)}")
+    listed = list(batch_order or [])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ORDER_TABLE} (batch_id VARCHAR, seq INTEGER)")
+    if not present:
+        return 0
+    rows = con.execute(" UNION ".join(present) + " ORDER BY 1").fetchall()
+    unknown = [r[0] for r in rows if r[0] not in set(listed)]
+    ordered = unknown + [b for b in listed if b in {r[0] for r in rows}]
+    con.executemany(f"INSERT INTO {ORDER_TABLE} VALUES (?, ?)", [(b, i) for i, b in enumerate(ordered)])
+    return len(ordered)
+
+
+def load_current(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    batch_order: Sequence[str] | None = None,
+    tables: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Copy the current rows the features need into temp tables ``_fx_src_<table>`` of ``con`` (tables missing
+    from ``source``, or not among ``tables``, are empty). Returns row counts. Run it while holding the warehouse
+    lock; everything after it reads only the temp tables."""
+    batches = register_batch_order(con, source, batch_order)
+    dedupe = batches > 1
+    counts: dict[str, int] = {}
+    for table, (_, columns) in SOURCES.items():
+        present = _existing_columns(con, source, table) if tables is None or table in tables else None
+        target = quote_ident(f"_fx_src_{table}")
+        if present is None:
+            empty = ", ".join(f"NULL::{kind} AS {quote_ident(name)}" for name, kind in columns.items())
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {empty}, NULL::VARCHAR AS batch_id LIMIT 0")
+        else:
+            missing = [c for c in columns if c not in present]
+            if missing:
+                raise FeatureInputError(
+                    f"deidentified_{table} has no column {', '.join(missing)}: it was de-identified by an older "
+                    "version; re-run de-identification for its batches (or start a fresh data directory)"
+                )
+            where = ""
+            if table in ("observation", "observation_component"):
+                codes = ", ".join(sql_literal(code) for code, _ in measurements.loinc_rows())
+                where = f" WHERE code IN ({codes})"
+            rows_sql = current_rows_sql(table, source, dedupe=dedupe)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT * FROM ({rows_sql}){where}")
+        counts[table] = con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+    _first_batches(con, source, dedupe)
+    return counts
+
+
+def _first_batches(con: duckdb.DuckDBPyConnection, source: str, dedupe: bool) -> None:
+    """``_fx_first_batch(encounter_id, first_batch_id)``: the first batch that carried each encounter finished
+    (the batch an index stay belongs to)."""
+    if _existing_columns(con, source, "encounter") is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _fx_first_batch (encounter_id VARCHAR, first_batch_id VARCHAR)")
+        return
+    finished = "status = 'finished' AND period_end_offset_h IS NOT NULL"
+    if not dedupe:
+        sql = f"SELECT encounter_id, any_value(batch_id) AS first_batch_id FROM {source_table(source, 'encounter')} "
+        sql += f"WHERE {finished} GROUP BY encounter_id"
+    else:
+        sql = (
+            f"SELECT encounter_id, arg_min(batch_id, o.seq) AS first_batch_id FROM {source_table(source, 'encounter')} "
+            f"JOIN {ORDER_TABLE} o USING (batch_id) WHERE {finished} GROUP BY encounter_id"
+        )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fx_first_batch AS {sql}")
