@@ -102,7 +102,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from healthcare_assets.defs.extraction import synthetic_options
     from healthcare_assets.defs.instance import prepare_dagster_home
-    from healthcare_assets.defs.launcher import launch_batch
+    from healthcare_assets.defs.launcher import launch_batch, launch_training
     from healthcare_assets.fhir.landing import new_batch_id, validate_batch_id
 
     paths = Paths.from_env()
@@ -124,6 +124,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"healthcare-assets: batch {batch_id} from {kind} into {paths.home}")
     with DagsterInstance.get() as instance:
         result = launch_batch(instance, batch_id, config, printer=lambda line: print(line, flush=True))
+        if result.success and not result.failed_checks:
+            # The assets across batches (training set, split, ...) follow the batch: a second, unpartitioned job.
+            print("healthcare-assets: cross-batch assets (training set and split) from every batch so far")
+            training = launch_training(instance, printer=lambda line: print(line, flush=True))
+            result.errors += training.errors
+            result.failed_checks += training.failed_checks
+            result.success = training.success
     _print_where(paths, dagster_home, batch_id)
     if not result.success or result.failed_checks:
         for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
