@@ -184,11 +184,12 @@ def cohort_rows_sql(spec_version: str, batch_id: str | None = None) -> str:
     """The ``readmission_cohort`` table's rows (of one batch, or all): every inpatient stay with its exclusion,
     label status and label."""
     where = "" if batch_id is None else f"WHERE batch_id = {sql_literal(batch_id)}"
-    return f"""SELECT batch_id, stay_id, patient_id, admission_h AS admission_offset_h, index_h AS index_offset_h,
+    return f"""SELECT batch_id, stay_id, px.patient_id, admission_h AS admission_offset_h, index_h AS index_offset_h,
                    round(los_h / 24.0, 4) AS los_days, encounters, via_ed AS admitted_via_ed,
                    emergent AS emergent_admission, icu AS icu_stay, disposition_code, disposition_category,
                    age_at_admission,
                    CASE WHEN gender IN ('female', 'male', 'other') THEN gender ELSE 'unknown' END AS sex,
                    included, exclusion, label_status, label, days_to_readmission, death_within_horizon,
                    followup_end_h AS followup_end_offset_h, {sql_literal(spec_version)} AS feature_spec
-               FROM _fx_cohort {where} ORDER BY patient_id, admission_h, stay_id"""
+               FROM _fx_cohort c JOIN _fx_pid px ON px.pid = c.patient_id {where}
+               ORDER BY px.patient_id, admission_h, stay_id"""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import duckdb
 
 from healthcare_assets.features import measurements
+from healthcare_assets.features.encounter_codes import INPATIENT_CLASSES
 from healthcare_assets.warehouse.duckdb_store import quote_ident, sql_literal
 
 ORDER_TABLE = "_fx_batch_order"
@@ -138,32 +139,74 @@ def load_current(
 ) -> dict[str, int]:
     """Copy the current rows the features need into temp tables ``_fx_src_<table>`` of ``con`` (tables missing
     from ``source``, or not among ``tables``, are empty). Returns row counts. Run it while holding the warehouse
-    lock; everything after it reads only the temp tables."""
+    lock; everything after it reads only the temp tables.
+
+    Only patients with an inpatient encounter are loaded (nobody else can have an index stay), renumbered:
+    ``patient_id`` is an INTEGER in the ``_fx_src_*`` tables and ``_fx_pid(patient_id, pid)`` maps it back, so
+    the large joins and groupings run on integers rather than 32-character surrogates."""
     batches = register_batch_order(con, source, batch_order)
     dedupe = batches > 1
     counts: dict[str, int] = {}
-    for table, (_, columns) in SOURCES.items():
-        present = _existing_columns(con, source, table) if tables is None or table in tables else None
-        target = quote_ident(f"_fx_src_{table}")
-        if present is None:
-            empty = ", ".join(f"NULL::{kind} AS {quote_ident(name)}" for name, kind in columns.items())
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {empty}, NULL::VARCHAR AS batch_id LIMIT 0")
-        else:
-            missing = [c for c in columns if c not in present]
-            if missing:
-                raise FeatureInputError(
-                    f"deidentified_{table} has no column {', '.join(missing)}: it was de-identified by an older "
-                    "version; re-run de-identification for its batches (or start a fresh data directory)"
-                )
-            where = ""
-            if table in ("observation", "observation_component"):
-                codes = ", ".join(sql_literal(code) for code, _ in measurements.loinc_rows())
-                where = f" WHERE code IN ({codes})"
-            rows_sql = current_rows_sql(table, source, dedupe=dedupe)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT * FROM ({rows_sql}){where}")
-        counts[table] = con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+    _load_table(con, source, "encounter", "_fx_cur_encounter", dedupe)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_pid AS
+        SELECT patient_id, (row_number() OVER (ORDER BY patient_id))::INTEGER AS pid
+        FROM (SELECT DISTINCT patient_id FROM _fx_cur_encounter
+              WHERE patient_id IS NOT NULL AND class_code IN {_in(INPATIENT_CLASSES)})"""
+    )
+    for table in SOURCES:
+        wanted = tables is None or table in tables
+        source_sql = "_fx_cur_encounter" if table == "encounter" else None
+        _load_table(con, source if wanted else None, table, f"_fx_src_{table}", dedupe, source_sql, renumber=True)
+        counts[table] = con.execute(f"SELECT count(*) FROM _fx_src_{table}").fetchall()[0][0]
+    con.execute("DROP TABLE _fx_cur_encounter")
     _first_batches(con, source, dedupe)
     return counts
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+
+
+def _load_table(
+    con: duckdb.DuckDBPyConnection,
+    source: str | None,
+    table: str,
+    target: str,
+    dedupe: bool,
+    from_table: str | None = None,
+    renumber: bool = False,
+) -> None:
+    """``target`` := the current rows of ``deidentified_<table>`` (observations: only the codes the features
+    read; ``renumber``: only loaded patients, ``patient_id`` as their number); empty when ``source`` is None or
+    lacks the table."""
+    columns = SOURCES[table][1]
+    present = _existing_columns(con, source, table) if source is not None else None
+    name = quote_ident(target)
+    if present is None and from_table is None:
+        empty = ", ".join(
+            f"NULL::{'INTEGER' if renumber and c == 'patient_id' else kind} AS {quote_ident(c)}"
+            for c, kind in columns.items()
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {empty}, NULL::VARCHAR AS batch_id LIMIT 0")
+        return
+    if from_table is None:
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise FeatureInputError(
+                f"deidentified_{table} has no column {', '.join(missing)}: it was de-identified by an older "
+                "version; re-run de-identification for its batches (or start a fresh data directory)"
+            )
+        from_table = f"({current_rows_sql(table, source, dedupe=dedupe)})"
+    where = ""
+    if table in ("observation", "observation_component"):
+        where = f" WHERE t.code IN {_in([code for code, _ in measurements.loinc_rows()])}"
+    if renumber:
+        others = ", ".join(f"t.{quote_ident(c)}" for c in columns if c != "patient_id")
+        sql = f"SELECT p.pid AS patient_id, {others}, t.batch_id FROM {from_table} t JOIN _fx_pid p USING (patient_id)"
+    else:
+        sql = f"SELECT * FROM {from_table} t"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}{where}")
 
 
 def _first_batches(con: duckdb.DuckDBPyConnection, source: str, dedupe: bool) -> None:

@@ -64,7 +64,7 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
                    CASE WHEN p.deceased_datetime_offset_h <= k.index_h THEN p.deceased_datetime_offset_h END
                        AS deceased_datetime_offset_h,
                    k.index_h AS data_end_offset_h, {batch}
-            {join} _fx_src_patient p ON p.patient_id = k.patient_id""",
+            {join} _fx_src_patient p ON p.patient_id = k.pid""",
         "encounter": f"""SELECT {key("encounter_id", "e")} AS encounter_id, {pid},
                    CASE WHEN e.period_end_offset_h > k.index_h THEN 'in-progress' ELSE e.status END AS status,
                    e.class_code, e.type_code, e.period_start_offset_h,
@@ -73,31 +73,31 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
                    CASE WHEN e.period_end_offset_h <= k.index_h THEN e.discharge_disposition_code END
                        AS discharge_disposition_code,
                    e.age_years, {batch}
-            {join} _fx_src_encounter e ON e.patient_id = k.patient_id AND e.period_start_offset_h <= k.index_h""",
+            {join} _fx_src_encounter e ON e.patient_id = k.pid AND e.period_start_offset_h <= k.index_h""",
         "condition": f"""SELECT {key("condition_id", "c")} AS condition_id, {pid},
                    {key("encounter_id", "c")} AS encounter_id, c.snomed_code, c.icd10cm_code, c.verification_status,
                    c.onset_datetime_offset_h, c.recorded_date_offset_h, {batch}
-            {join} _fx_src_condition c ON c.patient_id = k.patient_id
+            {join} _fx_src_condition c ON c.patient_id = k.pid
             LEFT JOIN _fx_src_encounter e ON e.encounter_id = c.encounter_id
             WHERE coalesce(c.recorded_date_offset_h, e.period_start_offset_h, c.onset_datetime_offset_h)
                   <= k.index_h""",
         "observation": f"""SELECT {key("observation_id", "o")} AS observation_id, {pid}, o.status, o.code,
                    o.code_system, o.value_quantity, o.value_unit, o.effective_datetime_offset_h,
                    o.effective_period_start_offset_h, o.issued_offset_h, {batch}
-            {join} _fx_src_observation o ON o.patient_id = k.patient_id
+            {join} _fx_src_observation o ON o.patient_id = k.pid
             WHERE greatest(coalesce(o.effective_datetime_offset_h, o.effective_period_start_offset_h),
                            o.issued_offset_h) <= k.index_h""",
         "observation_component": f"""SELECT {key("observation_id", "o")} AS observation_id, {pid}, o.code,
                    o.code_system, o.value_quantity, o.value_unit, o.effective_datetime_offset_h, {batch}
-            {join} _fx_src_observation_component o ON o.patient_id = k.patient_id
+            {join} _fx_src_observation_component o ON o.patient_id = k.pid
             WHERE o.effective_datetime_offset_h <= k.index_h""",
         "medication_request": f"""SELECT {key("medication_request_id", "m")} AS medication_request_id, {pid},
                    m.status, m.medication_code, m.authored_on_offset_h, {batch}
-            {join} _fx_src_medication_request m ON m.patient_id = k.patient_id
+            {join} _fx_src_medication_request m ON m.patient_id = k.pid
             WHERE m.authored_on_offset_h <= k.index_h""",
         "procedure": f"""SELECT {key("procedure_id", "r")} AS procedure_id, {pid}, r.status, r.code,
                    r.performed_start_offset_h, r.performed_datetime_offset_h, {batch}
-            {join} _fx_src_procedure r ON r.patient_id = k.patient_id
+            {join} _fx_src_procedure r ON r.patient_id = k.pid
             WHERE coalesce(r.performed_start_offset_h, r.performed_datetime_offset_h) <= k.index_h""",
     }
 
@@ -111,8 +111,9 @@ def check_leakage(
     limit = "" if sample_size <= 0 else f"LIMIT {int(sample_size)}"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lk_sample AS
-        SELECT stay_id, patient_id, index_offset_h AS index_h FROM _fx_matrix
-        ORDER BY md5(stay_id || {sql_literal(str(seed))}) {limit}"""
+        SELECT m.stay_id, px.pid, m.index_offset_h AS index_h FROM _fx_matrix m
+        JOIN _fx_pid px ON px.patient_id = m.patient_id
+        ORDER BY md5(m.stay_id || {sql_literal(str(seed))}) {limit}"""
     )
     checked = con.execute("SELECT count(*) FROM _lk_sample").fetchall()[0][0]
     if not checked:

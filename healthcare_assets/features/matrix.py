@@ -14,7 +14,7 @@ import duckdb
 from healthcare_assets.features import comorbidities, encounter_codes, measurements, medication_codes
 from healthcare_assets.features.dictionary import matrix_columns
 from healthcare_assets.features.spec import FeatureSpec
-from healthcare_assets.warehouse.duckdb_store import quote_ident, sql_literal
+from healthcare_assets.warehouse.duckdb_store import quote_ident, sql_literal, sql_name
 
 LOINC = measurements.LOINC
 ADMINISTRATIVE_PROCEDURES = ("430193006",)  # SNOMED CT medication reconciliation: not a HOSPITAL "procedure"
@@ -77,7 +77,7 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
         WHERE r.patient_id IS NOT NULL"""
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _fx_obs AS SELECT patient_id, measure, t, avail, value FROM _fx_obs_all "
+        "CREATE OR REPLACE TEMP VIEW _fx_obs AS SELECT patient_id, measure, t, avail, value FROM _fx_obs_all "
         "WHERE problem IS NULL"
     )
     dropped: dict[str, dict[str, int]] = {}
@@ -85,49 +85,68 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
         "SELECT measure, problem, count(*) FROM _fx_obs_all WHERE problem IS NOT NULL GROUP BY ALL ORDER BY ALL"
     ).fetchall():
         dropped.setdefault(measure, {})[problem] = n
-    con.execute("DROP TABLE _fx_obs_all")
     return dropped
 
 
 def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
     """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness; and
     ``_fx_f_discharge_labs`` (the stay's last hemoglobin and sodium, for the HOSPITAL score)."""
-    parts = []
+    # One pass over each stay's observations computes every window (FILTER per window), then one PIVOT on the
+    # measurement. Sums are exact (integers: values in millionths, minutes before discharge, summed as HUGEINT),
+    # so means and slopes do not depend on the order rows are added in: the same data gives the same bits run
+    # after run, and the leakage gate can compare exactly. Plausible values keep the products within BIGINT.
+    aggregates, earliest, latest_end = [], [], []
     for w in spec.windows:
         start = "i.admission_h" if w.start_h is None else f"i.index_h + ({float(w.start_h)})"
-        # Sums are exact (integers: values in millionths, times in minutes before discharge, summed as HUGEINT),
-        # so means and slopes do not depend on the order rows are added in: the same data gives the same bits,
-        # run after run, and the leakage gate can compare exactly. Plausible values keep products in BIGINT.
-        parts.append(
-            f"""SELECT stay_id, measure, {sql_literal(w.name)} AS win,
-                   arg_max(value, [t, value]) AS latest, min(value) AS min, max(value) AS max, count(*) AS n,
-                   sum(v)::DOUBLE / count(*) / 1e6 AS mean,
-                   CASE WHEN count(*) >= {int(spec.trend_min_values)} THEN
-                       (count(*) * sum(x * v)::DOUBLE - sum(x)::DOUBLE * sum(v)::DOUBLE)
-                       / nullif(count(*) * sum(x * x)::DOUBLE - sum(x)::DOUBLE * sum(x)::DOUBLE, 0) * 1440 / 1e6
-                   END AS trend
-            FROM (
-                SELECT i.stay_id, o.measure, o.t, o.value, round(o.value * 1e6)::BIGINT AS v,
-                       round((o.t - i.index_h) * 60)::BIGINT AS x
-                FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
-                WHERE o.avail <= i.index_h + ({float(w.end_h)}) AND o.t >= {start})
-            GROUP BY stay_id, measure"""
-        )
-    con.execute("CREATE OR REPLACE TEMP TABLE _fx_meas_long AS " + " UNION ALL ".join(parts))
-    # Long to wide with DuckDB's PIVOT; the IN list fixes the columns even when a batch lacks a measurement.
+        earliest.append(start)
+        latest_end.append(float(w.end_h))
+        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start.replace('i.', '')})"
+        n = f"count(*) {inside}"
+        stats = {
+            "latest": f"arg_max(value, [t, value]) {inside}",
+            "min": f"min(value) {inside}",
+            "max": f"max(value) {inside}",
+            "mean": f"sum(v) {inside}::DOUBLE / {n} / 1e6",
+            "trend": f"""CASE WHEN {n} >= {int(spec.trend_min_values)} THEN
+                ({n} * sum(x * v) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(v) {inside}::DOUBLE)
+                / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
+                * 1440 / 1e6 END""",
+        }
+        aggregates += [f"{stats[stat]} AS {sql_name(f'{w.name}_{stat}')}" for stat in spec.stats]
+        aggregates.append(f"{n} AS {sql_name(f'{w.name}_n')}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
+        SELECT stay_id, measure, {", ".join(aggregates)}
+        FROM (
+            SELECT i.stay_id, i.index_h, i.admission_h, o.measure, o.t, o.avail, o.value,
+                   round(o.value * 1e6)::BIGINT AS v, round((o.t - i.index_h) * 60)::BIGINT AS x
+            FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
+            WHERE o.avail <= i.index_h + ({max(latest_end)}) AND o.t >= least({", ".join(earliest)}))
+        GROUP BY stay_id, measure"""
+    )
+    # Long to wide with DuckDB's PIVOT on (measurement, window) pairs, one column per statistic (PIVOT is far
+    # slower with many value columns); the IN list fixes the columns even when a batch lacks a measurement.
+    stats = (*spec.stats, "n")
+    per_window = " UNION ALL ".join(
+        f"SELECT stay_id, measure || {sql_literal('_' + w.name)} AS pair, "
+        + ", ".join(f"{sql_name(f'{w.name}_{stat}')} AS {stat}" for stat in stats)
+        + " FROM _fx_meas_long"
+        for w in spec.windows
+    )
     pairs = [f"{key}_{w.name}" for key in spec.measurements for w in spec.windows]
-    using = ", ".join(f"any_value({stat}) AS {stat}" for stat in (*spec.stats, "n"))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_meas_wide AS
-        PIVOT (SELECT stay_id, measure || '_' || win AS pair, {", ".join(spec.stats)}, n FROM _fx_meas_long)
-        ON pair IN ({", ".join(sql_literal(p) for p in pairs)}) USING {using} GROUP BY stay_id"""
+        PIVOT ({per_window}) ON pair IN ({", ".join(sql_literal(p) for p in pairs)})
+        USING {", ".join(f"any_value({stat}) AS {stat}" for stat in stats)} GROUP BY stay_id"""
     )
     selects = []
-    for pair in pairs:
-        selects += [
-            f"round(w.{quote_ident(f'{pair}_{stat}')}, 4) AS {quote_ident(f'{pair}_{stat}')}" for stat in spec.stats
-        ]
-        selects.append(f"(w.{quote_ident(pair + '_n')} IS NULL)::INTEGER AS {quote_ident(pair + '_missing')}")
+    for key in spec.measurements:
+        for w in spec.windows:
+            pair = f"{key}_{w.name}"
+            selects += [
+                f"round(w.{sql_name(f'{pair}_{stat}')}, 4) AS {sql_name(f'{pair}_{stat}')}" for stat in spec.stats
+            ]
+            selects.append(f"(coalesce(w.{sql_name(pair + '_n')}, 0) = 0)::INTEGER AS {sql_name(pair + '_missing')}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, "
         + ", ".join(selects)
@@ -303,7 +322,7 @@ def _assemble(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
                + 2 * (i.los_h >= 120)::INTEGER)::DOUBLE"""
     computed = {
         "stay_id": "i.stay_id",
-        "patient_id": "i.patient_id",
+        "patient_id": "px.patient_id",
         "batch_id": "i.batch_id",
         "index_offset_h": "i.index_h",
         "label_status": "i.label_status",
@@ -330,5 +349,6 @@ def _assemble(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
         JOIN _fx_f_meas USING (stay_id) JOIN _fx_f_cm cm USING (stay_id) JOIN _fx_f_util u USING (stay_id)
         JOIN _fx_f_med USING (stay_id) JOIN _fx_f_proc pr USING (stay_id)
         LEFT JOIN _fx_f_discharge_labs dl USING (stay_id)
-        ORDER BY i.patient_id, i.index_h, i.stay_id"""
+        JOIN _fx_pid px ON px.pid = i.patient_id
+        ORDER BY px.patient_id, i.index_h, i.stay_id"""
     )
