@@ -9,6 +9,7 @@ A batch holds the index stays first seen in it, computed from each patient's who
 
 import shutil
 import time
+from contextlib import contextmanager
 
 import duckdb
 from dagster import (
@@ -97,17 +98,23 @@ def batch_order(context: AssetExecutionContext) -> list[str]:
     return list(context.instance.get_dynamic_partitions(EXPORT_BATCH_PARTITIONS))
 
 
+@contextmanager
 def working_connection(home: DataHome, name: str, threads: int = 2, memory_limit: str = "4GB"):
-    """An in-memory DuckDB spilling into a staging folder of the de-identified zone (returned, created fresh)."""
+    """An in-memory DuckDB spilling into a fresh staging folder of the de-identified zone; both are gone when the
+    block ends, whatever happens in it."""
     staging = home.paths().home / STAGING_DIR / name
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     con = duckdb.connect(":memory:")
-    con.execute(f"SET threads = {int(threads)}")
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute("SET temp_directory = ?", [str(staging / ".spill")])
-    con.execute("SET preserve_insertion_order = false")
-    return con, staging
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET temp_directory = ?", [str(staging / ".spill")])
+        con.execute("SET preserve_insertion_order = false")
+        yield con, staging
+    finally:
+        con.close()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_warehouse(con, home: DataHome, order: list[str], tables=None) -> dict[str, int]:
@@ -158,8 +165,7 @@ def column_schema(columns) -> TableSchema:
 def readmission_cohort(context: AssetExecutionContext, home: DataHome, features: FeatureSettings) -> MaterializeResult:
     batch_id = context.partition_key
     spec = features.spec()
-    con, staging = working_connection(home, f"cohort-{batch_id}")
-    try:
+    with working_connection(home, f"cohort-{batch_id}") as (con, staging):
         tick = time.perf_counter()
         loaded = load_warehouse(con, home, batch_order(context), COHORT_SOURCES)
         compute_cohort(con, spec.cohort)
@@ -167,11 +173,9 @@ def readmission_cohort(context: AssetExecutionContext, home: DataHome, features:
         target = staging / "readmission_cohort.parquet"
         con.execute(f"COPY ({cohort_rows_sql(spec.version, batch_id)}) TO '{target}' (FORMAT parquet)")
         seconds = time.perf_counter() - tick
-    finally:
         con.close()
-    published = publish_partition(home.warehouse(), "readmission_cohort", target, "batch_id", batch_id)
-    digest = sha256_file(target)
-    shutil.rmtree(staging, ignore_errors=True)
+        published = publish_partition(home.warehouse(), "readmission_cohort", target, "batch_id", batch_id)
+        digest = sha256_file(target)
     final = steps[-1]
     problems = outcome_warnings(final.outcomes, final.non_outcomes, spec.cohort.min_outcomes_warning, batch_id)
     for problem in problems:
@@ -249,8 +253,7 @@ def feature_matrix(
     batch_id = context.partition_key
     spec = features.spec()
     columns = matrix_columns(spec)
-    con, staging = working_connection(home, f"matrix-{batch_id}", config.threads, config.memory_limit)
-    try:
+    with working_connection(home, f"matrix-{batch_id}", config.threads, config.memory_limit) as (con, staging):
         tick = time.perf_counter()
         loaded = load_warehouse(con, home, batch_order(context))
         load_s = time.perf_counter() - tick
@@ -264,12 +267,12 @@ def feature_matrix(
         target = staging / "feature_matrix.parquet"
         con.execute(f"COPY _fx_matrix TO '{target}' (FORMAT parquet)")
         missing = _missingness(con, spec)
-    finally:
         con.close()
-    passed = gate.passed and leakage.passed
-    published = publish_partition(home.warehouse(), "feature_matrix", target if passed else None, "batch_id", batch_id)
-    digest = sha256_file(target)
-    shutil.rmtree(staging, ignore_errors=True)
+        passed = gate.passed and leakage.passed
+        published = publish_partition(
+            home.warehouse(), "feature_matrix", target if passed else None, "batch_id", batch_id
+        )
+        digest = sha256_file(target)
     if not passed:
         context.log.error(f"feature matrix of batch {batch_id} not published: {gate.summary()}; {leakage.summary()}")
     labels = frame.get_column("label_status").value_counts()

@@ -7,7 +7,6 @@ launches after a batch; the training stage's assets hang off ``training_set`` an
 """
 # No `from __future__ import annotations` here: Dagster reads the Config annotations at import.
 
-import shutil
 import time
 
 import polars as pl
@@ -148,8 +147,7 @@ def training_set(
     spec = features.spec()
     order = batch_order(context)
     chosen = select_batches(order, config.batches, config.last_n_batches)
-    con, staging = working_connection(home, "training_set", config.threads, config.memory_limit)
-    try:
+    with working_connection(home, "training_set", config.threads, config.memory_limit) as (con, staging):
         tick = time.perf_counter()
         loaded = load_warehouse(con, home, order)
         compute_features(con, spec, loaded)
@@ -162,15 +160,14 @@ def training_set(
         leakage = check_leakage(con, spec, config.leakage_sample)
         target = staging / "training_set.parquet"
         con.execute(f"COPY _training TO '{target}' (FORMAT parquet)")
-    finally:
         con.close()
-    passed = gate.passed and leakage.passed
-    warehouse = home.warehouse()
-    rows = warehouse.replace_table("training_set", f"SELECT * FROM read_parquet('{target}')") if passed else 0
+        passed = gate.passed and leakage.passed
+        rows = (
+            home.warehouse().replace_table("training_set", f"SELECT * FROM read_parquet('{target}')") if passed else 0
+        )
+        digest = sha256_file(target)
     if not passed:  # the last valid training set stays; the failed checks block everything downstream
         context.log.error(f"training set not published: {gate.summary()}; {leakage.summary()}")
-    digest = sha256_file(target)
-    shutil.rmtree(staging, ignore_errors=True)
     events = int(frame.get_column("label").sum() or 0)
     problems = outcome_warnings(events, frame.height - events, spec.cohort.min_outcomes_warning, "training set")
     for problem in problems:
