@@ -2,7 +2,12 @@
 
 from dagster import Definitions
 
-from healthcare_assets.defs.automation import nightly_bulk_export, register_bulk_export, scheduled_export_sensor
+from healthcare_assets.defs.automation import (
+    nightly_bulk_export,
+    register_bulk_export,
+    scheduled_export_sensor,
+    training_after_batch_sensor,
+)
 from healthcare_assets.defs.deidentification import deidentified_tables
 from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
 from healthcare_assets.defs.features import FeatureSettings, feature_matrix, readmission_cohort
@@ -23,6 +28,6 @@ defs = Definitions(
     ],
     jobs=[batch_pipeline, register_bulk_export, training_pipeline],
     schedules=[nightly_bulk_export],
-    sensors=[scheduled_export_sensor],
+    sensors=[scheduled_export_sensor, training_after_batch_sensor],
     resources={"home": DataHome(), "features": FeatureSettings()},
 )

@@ -206,3 +206,6 @@ def test_batch_job_holds_the_partitioned_assets_and_the_training_job_the_rest() 
     for check in graph.asset_check_keys:
         if check.asset_key.to_user_string() in ("feature_matrix", "training_set"):
             assert graph.get_check_spec(check).blocking, check
+    # Outside the CLI (nightly exports, UI launches) a sensor, off by default, follows a batch with the rest.
+    sensor = next(s for s in defs.sensors if s.name == "training_after_batch_sensor")
+    assert sensor.job_name == "training_pipeline" and sensor.default_status.value == "STOPPED"
