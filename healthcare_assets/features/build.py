@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from healthcare_assets.features.cohort import AttritionStep, attrition, build_cohort
+from healthcare_assets.features.cohort import build_cohort
 from healthcare_assets.features.current import load_current
 from healthcare_assets.features.matrix import build_matrix
 from healthcare_assets.features.spec import CohortSpec, FeatureSpec
@@ -30,9 +30,6 @@ class FeatureBuild:
     source_rows: dict[str, int]
     dropped_values: dict[str, dict[str, int]]  # measurement -> reason -> observation values not used
     timings: dict[str, float] = field(default_factory=dict)
-
-    def attrition(self, con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> list[AttritionStep]:
-        return attrition(con, self.spec.cohort, batch_id)
 
 
 COHORT_SOURCES = ("patient", "encounter")  # all the cohort reads
