@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
     Config,
@@ -27,8 +26,9 @@ from pydantic import Field
 
 from healthcare_assets.audit.canonical import sha256_file
 from healthcare_assets.defs.audit import append_audit
+from healthcare_assets.defs.boundary import phi_boundary
 from healthcare_assets.defs.metadata import md_table
-from healthcare_assets.defs.partitions import export_batches
+from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
 from healthcare_assets.deid import (
     Codebook,
@@ -40,6 +40,7 @@ from healthcare_assets.deid import (
 )
 from healthcare_assets.deid.attestation import SAFE_HARBOR_CATEGORIES, batch_totals, category_report
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
+from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.landing import load_batch
 from healthcare_assets.fhir.profile import load_profile
 from healthcare_assets.fhir.views import catalog
@@ -112,7 +113,7 @@ SPECS = _specs()
     name="deidentified_tables",
     specs=SPECS,
     check_specs=[
-        AssetCheckSpec(
+        batch_check_spec(
             SCAN_CHECK,
             asset=spec.key,
             blocking=True,
@@ -126,6 +127,7 @@ SPECS = _specs()
     ],
     can_subset=False,
 )
+@phi_boundary
 def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home: DataHome):
     batch_id = context.partition_key
     paths = home.phi()
@@ -140,7 +142,7 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
     elif config.pseudonym_mode == "codebook":
         pseudonymizer = CodebookPseudonymizer(codebook)
     else:
-        raise ValueError(f"unknown pseudonym_mode {config.pseudonym_mode!r}; expected codebook or hmac")
+        raise ConfigError(f"unknown pseudonym_mode {config.pseudonym_mode!r}; expected codebook or hmac")
     reference = _reference_time(batch.manifest)
     staging = batch.batch_dir / STAGING_DIR
     result = deidentify_batch(

@@ -10,7 +10,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     MaterializeResult,
@@ -21,11 +20,14 @@ from pydantic import Field
 
 from healthcare_assets.audit.canonical import sha256_file
 from healthcare_assets.defs.audit import append_audit
+from healthcare_assets.defs.boundary import phi_boundary
 from healthcare_assets.defs.metadata import md_table
-from healthcare_assets.defs.partitions import export_batches
+from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.landing import land_batch, load_batch
 from healthcare_assets.fhir.profile import PROFILE_FILE, QUARANTINE_DIR, ProfileLimits, ProfileResult, profile_batch
+from healthcare_assets.fhir.screen import DEFAULT_MAX_LINE_BYTES, validate_max_line_bytes
 from healthcare_assets.fhir.sources import (
     BatchSource,
     BulkExportSource,
@@ -107,13 +109,13 @@ def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_even
         return build_bulk_source(config.bulk, batches_dir, on_event)
     if config.source == "ndjson_dir":
         if not config.path:
-            raise ValueError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
+            raise ConfigError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
         return NdjsonDirSource(Path(config.path))
     if config.source == "synthetic":
         from healthcare_assets.synthetic import SyntheticConfig
 
         return SyntheticSource(SyntheticConfig(**synthetic_options(config)))
-    raise ValueError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
+    raise ConfigError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
 
 
 def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_event=None) -> BulkExportSource:
@@ -121,7 +123,7 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
 
     url = bulk.url or os.environ.get(BULK_URL_ENV)
     if not url:
-        raise ValueError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
+        raise ConfigError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
     client_id = bulk.client_id or os.environ.get(BULK_CLIENT_ENV)
     auth = None
     if client_id:
@@ -166,6 +168,7 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
         "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256."
     ),
 )
+@phi_boundary
 def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
@@ -219,6 +222,10 @@ class ProfileConfig(Config):
     max_quarantine_rate: float = Field(default=0.01, description="Gate: quarantined lines / all lines.")
     max_dangling_rate: float = Field(default=0.01, description="Gate: unresolved references / references.")
     threads: int = Field(default=2, description="DuckDB threads for profiling.")
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        description="Lines longer than this (bytes) are quarantined unread as line_too_long (1 KiB to 256 MiB).",
+    )
 
 
 STRUCTURE_CHECK = "structural_integrity"
@@ -238,7 +245,7 @@ STRUCTURE_CHECK = "structural_integrity"
         "reason; repeated ids are superseded by one copy. The structural check gates everything downstream."
     ),
     check_specs=[
-        AssetCheckSpec(
+        batch_check_spec(
             STRUCTURE_CHECK,
             asset="fhir_profile",
             blocking=True,
@@ -249,12 +256,17 @@ STRUCTURE_CHECK = "structural_integrity"
         )
     ],
 )
+@phi_boundary
 def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
     batch = load_batch(paths.batch_dir(batch_id))
     limits = ProfileLimits(config.max_quarantine_rate, config.max_dangling_rate)
-    result = profile_batch(batch, limits, threads=config.threads)
+    try:
+        validate_max_line_bytes(config.max_line_bytes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    result = profile_batch(batch, limits, threads=config.threads, max_line_bytes=config.max_line_bytes)
     _store_profile(home, batch_id, result)
     quarantine = batch.batch_dir / QUARANTINE_DIR
     record = append_audit(
