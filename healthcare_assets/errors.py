@@ -43,11 +43,11 @@ def describe(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {exc}"
     name = type(exc).__name__
     module = type(exc).__module__
-    qualified = name if module in ("builtins", "__main__") else f"{module.split('.')[0]}.{name}"
+    qualified = name if module in ("builtins", "__main__") else f"{module.split('.')[0].lstrip('_')}.{name}"
     if isinstance(exc, UnicodeDecodeError):
         return f"not {exc.encoding.upper()} ({exc.reason} at byte {exc.start})"
     if isinstance(exc, json.JSONDecodeError):  # orjson's error is a subclass; .doc holds the input, .msg does not
-        return f"invalid JSON ({exc.msg.split(':')[0]} at line {exc.lineno}, column {exc.colno})"
+        return f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{qualified}: {exc.strerror}{where}"
