@@ -104,6 +104,16 @@ def synthetic_options(values: object) -> dict[str, object]:
     return options
 
 
+def synthetic_config(values: object):
+    """The generator's config from this config (or CLI arguments); its checks' messages quote only settings."""
+    from healthcare_assets.synthetic import SyntheticConfig, SyntheticConfigError
+
+    try:
+        return SyntheticConfig(**synthetic_options(values))
+    except SyntheticConfigError as exc:
+        raise ConfigError(f"synthetic: {exc}") from None
+
+
 def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_event=None) -> BatchSource:
     if config.source == "bulk":
         return build_bulk_source(config.bulk, batches_dir, on_event)
@@ -112,9 +122,7 @@ def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_even
             raise ConfigError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
         return NdjsonDirSource(Path(config.path))
     if config.source == "synthetic":
-        from healthcare_assets.synthetic import SyntheticConfig
-
-        return SyntheticSource(SyntheticConfig(**synthetic_options(config)))
+        return SyntheticSource(synthetic_config(config))
     raise ConfigError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
 
 
@@ -200,10 +208,16 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
             ["type", "file", "lines", "bytes", "sha256"],
             [(f["type"], f["path"], f["lines"], f["bytes"], f["sha256"][:16]) for f in files],
         ),
+        "rejected_files": len(manifest["rejected_files"]),
         "manifest_sha256": landed.manifest_sha256,
         "batch_path": MetadataValue.path(str(landed.batch_dir)),
         "audit_record": record["hash"],
     }
+    if manifest["rejected_files"]:
+        metadata["rejected_files_list"] = md_table(
+            ["file", "type", "reason", "bytes"],
+            [(f["path"], f["type"] or "unknown", f["reason"], f["bytes"]) for f in manifest["rejected_files"]],
+        )
     for key in ("index_stays", "readmission_rate", "oracle_auroc"):
         if key in manifest["details"]:
             metadata[f"synthetic_{key}"] = manifest["details"][key]
@@ -323,6 +337,14 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
             [(t.resource_type, t.files, t.lines, t.accepted, t.quarantined, t.superseded) for t in result.types],
         ),
         "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
+        "quarantine_first_lines": md_table(
+            ["file", "line", "reason"], [(q["file"], q["line"], q["reason_kind"]) for q in result.quarantine_sample]
+        ),
+        "max_line_bytes": result.max_line_bytes,
+        "rejected_files": md_table(
+            ["file", "type", "reason", "lines quarantined"],
+            [(r["path"], r["type"], r["reason"], r["lines"]) for r in result.rejected_files],
+        ),
         "code_systems": md_table(
             ["type", "system", "occurrences"],
             [(r["resource_type"], r["system"], r["occurrences"]) for r in result.code_systems],
