@@ -38,7 +38,13 @@ from healthcare_assets.deid import (
     build_policy,
     deidentify_batch,
 )
-from healthcare_assets.deid.attestation import SAFE_HARBOR_CATEGORIES, batch_totals, category_report
+from healthcare_assets.deid.attestation import (
+    SAFE_HARBOR_CATEGORIES,
+    batch_totals,
+    category_report,
+    primary_tables,
+    profile_counts,
+)
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
 from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.landing import load_batch
@@ -162,8 +168,10 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         context.log.error(f"residual PHI found, nothing published for batch {batch_id}: {scan.summary()}")
     shutil.rmtree(staging, ignore_errors=True)
 
-    report = category_report(policy, result, inventory)
-    totals = batch_totals(report, inventory)
+    raw_counts = profile_counts(profile)
+    report = category_report(policy, result, inventory, raw_counts)
+    primary = primary_tables(policy)
+    totals = batch_totals(report, inventory, raw_counts, primary)
     record = append_audit(
         context,
         home,
@@ -195,11 +203,25 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                 + ("" if policy.profile.is_safe_harbor else " (NOT Safe Harbor: Expert Determination / DUA only)"),
                 "pseudonym_mode": pseudonymizer.mode,
                 "safe_harbor_categories": md_table(
-                    ["category", "rule", "present in raw", "transformed", "removed"],
+                    ["category", "rule", "values in the raw resources", "written transformed", "not selected"],
                     [
                         (c, SAFE_HARBOR_CATEGORIES[c][0], n["present"], n["transformed"], n["removed"])
+                        if name in primary
+                        else (
+                            c,
+                            SAFE_HARBOR_CATEGORIES[c][0],
+                            "(counted on its resource's table)",
+                            n["transformed"],
+                            "",
+                        )
                         for c, n in report[name].items()
                     ],
+                ),
+                "safe_harbor_counting": (
+                    "Value occurrences. In the raw resources: names, contacts, addresses and identifiers of person "
+                    "resources (inventory), and resource ids, references and values at the profile's time "
+                    "elements (profile). Written transformed: surrogates, hour offsets, ZIP3 values in this table. "
+                    "Not selected: present in the raw resources, absent from every column."
                 ),
                 "residual_phi_scan": scan.summary(name),
                 "parquet_sha256": hashes[name],

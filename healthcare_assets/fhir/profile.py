@@ -68,6 +68,7 @@ TIME_PATHS: tuple[str, ...] = (
     "period.end",
     "effectiveDateTime",
     "effectivePeriod.start",
+    "effectivePeriod.end",
     "issued",
     "onsetDateTime",
     "recordedDate",
@@ -75,6 +76,7 @@ TIME_PATHS: tuple[str, ...] = (
     "authoredOn",
     "performedDateTime",
     "performedPeriod.start",
+    "performedPeriod.end",
     "meta.lastUpdated",
 )
 
