@@ -53,7 +53,7 @@ from healthcare_assets.fhir.views import catalog
 
 GROUP = "deidentification"
 SCAN_CHECK = "residual_phi_scan"
-CODE_VERSION = "deidentify-1"
+CODE_VERSION = "deidentify-2"
 STAGING_DIR = "deid_staging"
 
 

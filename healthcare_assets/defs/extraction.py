@@ -168,12 +168,13 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
     key="raw_fhir_ndjson",
     group_name=GROUP,
     partitions_def=export_batches,
-    code_version="raw_fhir_ndjson-1",
+    code_version="raw_fhir_ndjson-2",
     kinds={"fhir", "ndjson"},
     tags={"zone": "phi"},
     description=(
         "One FHIR export batch landed in the PHI zone (directory 0700): one NDJSON file per resource type "
-        "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256."
+        "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256. Files "
+        "unusable as a whole (unknown type, damaged gzip) are set aside and listed for the profile to quarantine."
     ),
 )
 @phi_boundary
@@ -250,13 +251,14 @@ STRUCTURE_CHECK = "structural_integrity"
     group_name=GROUP,
     deps=["raw_fhir_ndjson"],
     partitions_def=export_batches,
-    code_version="fhir_profile-1",
+    code_version="fhir_profile-2",
     kinds={"duckdb"},
     tags={"zone": "phi"},
     description=(
         "Profile of one export batch computed by DuckDB straight from the NDJSON: resources per type, element "
-        "presence, code systems, time ranges, references. Unusable lines are quarantined with file, line and "
-        "reason; repeated ids are superseded by one copy. The structural check gates everything downstream."
+        "presence, code systems, time ranges, references. Unusable lines (not UTF-8, over the line limit, "
+        "malformed, wrong type, no id) are quarantined with file, line and reason; repeated ids are superseded "
+        "by one copy. The structural check gates everything downstream."
     ),
     check_specs=[
         batch_check_spec(
