@@ -6,6 +6,7 @@ the manifest; ``landing.land_batch`` does the rest (hashing, manifest, atomic re
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -125,7 +126,8 @@ class SyntheticSource:
         details = {
             "index_stays": summary.index_stays,
             "readmission_rate": summary.readmission_rate,
-            "oracle_auroc": summary.oracle_auroc,
+            # Undefined (NaN) when a small cohort has no readmission or no index stay; JSON has no NaN.
+            "oracle_auroc": summary.oracle_auroc if math.isfinite(summary.oracle_auroc) else None,
             "malformed_lines_injected": summary.malformed_lines,
             "duplicate_lines_injected": summary.duplicate_lines,
         }
