@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     batches = commands.add_parser(
         "batches", help="list export batches or remove one everywhere", formatter_class=_HelpFormatter
     )
+    batches.set_defaults(handler=lambda _args: batches.print_help() or 2)
     batches_commands = batches.add_subparsers(title="batches commands", metavar="BATCHES_COMMAND")
     listing = batches_commands.add_parser(
         "list",

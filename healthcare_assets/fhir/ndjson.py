@@ -91,7 +91,7 @@ def type_from_content(path: Path, max_lines: int = 1000) -> str | None:
     Reads bytes, so a file that is not UTF-8, binary or damaged gives None rather than an error; lines longer
     than a few megabytes are skipped unread, so memory stays small whatever the file holds."""
     try:
-        for index, line in enumerate(iter_lines(path, _TYPE_PROBE_LINE_BYTES)):
+        for index, line in enumerate(iter_lines(path, _TYPE_PROBE_LINE_BYTES, 8 * _TYPE_PROBE_LINE_BYTES)):
             if index >= max_lines:
                 break
             if line is None or not line.strip():
@@ -115,12 +115,15 @@ def resource_type_of(path: Path) -> str:
     return found
 
 
-def iter_lines(path: Path, max_line_bytes: int) -> Iterator[bytes | None]:
+def iter_lines(path: Path, max_line_bytes: int, max_total_bytes: int | None = None) -> Iterator[bytes | None]:
     """Every line of a plain or gzipped file as bytes without its ending, or None for a line longer than
-    ``max_line_bytes`` (never held in memory)."""
+    ``max_line_bytes`` (never held in memory); stops after about ``max_total_bytes`` when given."""
     parts: list[bytes] = []
-    size, too_long = 0, False
+    size, too_long, seen = 0, False, 0
     for chunk in iter_bytes(path):
+        seen += len(chunk)
+        if max_total_bytes is not None and seen > max_total_bytes + len(chunk):
+            return
         start = 0
         while True:
             end = chunk.find(b"\n", start)
