@@ -10,15 +10,16 @@ Lines that are not an OperationOutcome (malformed JSON, invalid UTF-8, over-long
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+from healthcare_assets.fhir.bulk.lines import bounded_lines
 
 SEVERITIES = frozenset({"fatal", "error", "warning", "information"})
 FAILURES = frozenset({"fatal", "error"})
@@ -31,7 +32,6 @@ ISSUE_CODES = frozenset(
     }
 )  # fmt: skip
 UNKNOWN_TYPE = "(unknown)"
-MAX_LINE_BYTES = 1 << 20  # an OperationOutcome line longer than this is counted as unreadable, not read
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 
@@ -83,7 +83,7 @@ def summarize_error_files(paths: Iterable[Path], known_types: Iterable[str]) -> 
     outcomes = unreadable = 0
     for path in paths:
         try:
-            for line in _lines(Path(path)):
+            for line in bounded_lines(Path(path)):
                 if line is None:
                     unreadable += 1
                     continue
@@ -123,21 +123,3 @@ def _classify(issue: dict, known: set[str], mention: re.Pattern[str] | None) -> 
         if found:
             return severity, code, found.group(1)
     return severity, code, UNKNOWN_TYPE
-
-
-def _lines(path: Path) -> Iterator[bytes | None]:
-    """Non-blank lines as bytes; None for a line longer than MAX_LINE_BYTES (skipped without holding it)."""
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
-        while True:
-            line = handle.readline(MAX_LINE_BYTES)
-            if not line:
-                return
-            if len(line) == MAX_LINE_BYTES and not line.endswith(b"\n"):
-                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                    pass
-                yield None
-                continue
-            if line.strip():
-                yield line
