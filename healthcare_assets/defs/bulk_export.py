@@ -60,7 +60,11 @@ def bulk_metadata(manifest: dict) -> dict[str, object]:
         "since_by_type": md_table(
             ["type", "last export covering it", "covered by this export"],
             [
-                (t, when or "never", "yes" if any(c["type"] == t for c in details.get("coverage", [])) else "no")
+                (
+                    t,
+                    when or ("never (not supported by the server)" if t in plan.get("unsupported", []) else "never"),
+                    "yes" if any(c["type"] == t for c in details.get("coverage", [])) else "no",
+                )
                 for t, when in (plan.get("last_covered") or {}).items()
             ],
         ),

@@ -9,6 +9,11 @@ that narrowed it. The next export's ``_since`` is, per requested type, the newes
 export of the same server, level and group that covered the type at least as widely; for the request, the
 earliest of those; and none at all (a full export) when a type was never covered. Batches landed before
 coverage was recorded cover nothing, so the first export after an upgrade is a full one.
+
+A default type the server does not list (dropped at kick-off, ``skipped_types`` in the newest export that asked
+for it) is left out of the reckoning, or the default list would force full exports forever from a server
+without, say, Procedures. Should the server start listing it, it is exported with the others' ``_since`` once,
+and not recorded as covered (no earlier export covered it), so the export after that is a full one.
 """
 
 from __future__ import annotations
@@ -34,9 +39,7 @@ class SincePlan:
     since: str | None
     last_covered: dict[str, str | None]
     reason: str
-
-    def rows(self) -> list[tuple[str, str, str]]:
-        return [(t, last or "never", self.since or "(full export)") for t, last in self.last_covered.items()]
+    unsupported: tuple[str, ...] = ()  # never covered, but dropped as unsupported by the newest export asking
 
 
 def coverage_entries(
@@ -98,15 +101,36 @@ def last_covered(batches_dir: Path, described: Mapping[str, Any], request: BulkE
 def plan_since(batches_dir: Path, described: Mapping[str, Any], request: BulkExportRequest) -> SincePlan:
     """The ``_since`` for ``request`` (``--since auto``): the earliest of its types' last coverage, or none."""
     covered = last_covered(batches_dir, described, request)
-    never = [t for t, when in covered.items() if when is None]
-    if never:
-        if len(never) == len(covered):
+    dropped = unsupported_types(batches_dir, described, [t for t, when in covered.items() if when is None])
+    never = [t for t, when in covered.items() if when is None and t not in dropped]
+    known = [when for when in covered.values() if when]
+    if never or not known:
+        if len(never) == len(covered) or not known:
             reason = "full export: no earlier export of this server covered the requested types"
         else:
             reason = f"full export: never exported from this server before: {', '.join(never)}"
-        return SincePlan(None, covered, reason)
-    since = min((when for when in covered.values() if when), key=_instant)
-    return SincePlan(since, covered, "incremental: since the earliest of the requested types' last exports")
+        return SincePlan(None, covered, reason, tuple(dropped))
+    since = min(known, key=_instant)
+    reason = "incremental: since the earliest of the requested types' last exports"
+    if dropped:
+        reason += f" (not supported by the server: {', '.join(dropped)})"
+    return SincePlan(since, covered, reason, tuple(dropped))
+
+
+def unsupported_types(batches_dir: Path, described: Mapping[str, Any], types: Collection[str]) -> list[str]:
+    """Of ``types``, those the newest export of this server that asked for them dropped as unsupported."""
+    newest: dict[str, tuple[datetime, bool]] = {}
+    for manifest in _same_server_manifests(batches_dir, described):
+        asked = (manifest.get("source") or {}).get("types") or []
+        skipped = (manifest.get("details") or {}).get("skipped_types") or []
+        try:
+            when = _instant(manifest.get("transaction_time"))
+        except (TypeError, ValueError):
+            continue
+        for resource_type in types:
+            if resource_type in asked and (resource_type not in newest or when > newest[resource_type][0]):
+                newest[resource_type] = (when, resource_type in skipped)
+    return [t for t in types if t in newest and newest[t][1]]
 
 
 def _filters(type_filters: Collection[str], resource_type: str) -> list[str]:

@@ -320,7 +320,11 @@ class BulkExportSource:
             "coverage": coverage,
         }
         if self.since_plan is not None:
-            details["since_plan"] = {"last_covered": self.since_plan.last_covered, "reason": self.since_plan.reason}
+            details["since_plan"] = {
+                "last_covered": self.since_plan.last_covered,
+                "reason": self.since_plan.reason,
+                "unsupported": list(self.since_plan.unsupported),
+            }
         return FetchResult(details=details, side_files={"bulk_state": state}, transaction_time=result.transaction_time)
 
 

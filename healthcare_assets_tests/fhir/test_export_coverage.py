@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -92,3 +93,24 @@ def test_an_all_types_export_covers_every_type(tmp_path: Path) -> None:
     assert _plan(tmp_path, BulkExportRequest(BASE, types=("Observation",))).since == T1
     assert _plan(tmp_path, everything).since == T1
     assert coverage_entries(everything, T2, previous={}, failed_types={"Observation"}) == []
+
+
+def _land_skipping(batches: Path, name: str, request: BulkExportRequest, when: str, skipped: list, previous=None):
+    folder = batches / name
+    folder.mkdir(parents=True)
+    coverage = coverage_entries(request, when, previous=previous or {}, skipped_types=skipped)
+    details = {"coverage": coverage, "skipped_types": skipped}
+    manifest = {"source": BulkExportSource(request).describe(), "transaction_time": when, "details": details}
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+
+
+def test_a_default_type_the_server_lacks_does_not_force_full_exports(tmp_path: Path) -> None:
+    defaults = BulkExportRequest(BASE, types=("Patient", "Procedure"))
+    _land_skipping(tmp_path, "b1", defaults, T1, ["Procedure"])  # dropped: not in the CapabilityStatement
+    plan = _plan(tmp_path, defaults)
+    assert plan.since == T1 and plan.unsupported == ("Procedure",) and "not supported" in plan.reason
+    # Once the server lists it, it is exported with that _since but not recorded as covered: the next is full.
+    previous = {"Patient": T1, "Procedure": None}
+    _land_skipping(tmp_path, "b2", dataclasses.replace(defaults, since=T1), T2, [], previous)
+    plan = _plan(tmp_path, defaults)
+    assert plan.since is None and plan.last_covered == {"Patient": T2, "Procedure": None}
