@@ -68,15 +68,26 @@ class StagedTombstones:
 
 
 def deleted_files(batch: LandedBatch) -> list[Path]:
-    """The batch's deleted-resource files (listed by the Bulk source), checked against their recorded hash."""
+    """The batch's deleted-resource files (listed by the Bulk source), checked against their recorded hash.
+
+    Batches landed before deletions were applied list their files without a path; those are found by hash
+    among the files in ``ndjson/deleted/``.
+    """
     files = []
+    by_hash: dict[str, Path] | None = None
     for entry in (batch.manifest.get("details") or {}).get("deleted_files") or []:
         relpath = entry.get("path")
-        if not relpath:  # batches landed before deletions were applied do not name their files
-            raise TombstoneError(
-                f"batch {batch.manifest.get('batch_id')} lists deleted-resource files without a path: land it again "
-                "to apply its deletions"
-            )
+        if not relpath:
+            if by_hash is None:
+                folder = batch.batch_dir / "ndjson" / "deleted"
+                by_hash = {sha256_file(f): f for f in sorted(folder.glob("*.ndjson*"))} if folder.is_dir() else {}
+            found = by_hash.get(entry.get("sha256") or "")
+            if found is None:
+                raise TombstoneError(
+                    f"batch {batch.manifest.get('batch_id')}: a deleted-resource file it lists is missing"
+                )
+            files.append(found.resolve())
+            continue
         path = (batch.batch_dir / relpath).resolve()
         if batch.batch_dir.resolve() not in path.parents or not path.is_file():
             raise TombstoneError(f"{relpath}: deleted-resource file missing from batch {batch.manifest['batch_id']}")

@@ -75,6 +75,11 @@ def test_damaged_or_changed_deleted_files_are_refused_by_name(tmp_path: Path) ->
     with pytest.raises(TombstoneError, match="changed since it was landed") as caught:
         deleted_files(batch)
     assert PHI not in str(caught.value)
+    # A batch landed before deletions were applied names no path: its file is found by its hash.
+    old = LandedBatch(batch_dir, {"batch_id": "b1", "details": {"deleted_files": [{"sha256": sha256_file(target)}]}})
+    assert deleted_files(old) == [target.resolve()]
+    with pytest.raises(TombstoneError, match="a deleted-resource file it lists is missing"):
+        deleted_files(LandedBatch(batch_dir, {"batch_id": "b1", "details": {"deleted_files": [{"sha256": "0"}]}}))
     escaping = LandedBatch(batch_dir, {"batch_id": "b1", "details": {"deleted_files": [{"path": "../../etc/passwd"}]}})
     with pytest.raises(TombstoneError, match="missing from batch b1"):
         deleted_files(escaping)
