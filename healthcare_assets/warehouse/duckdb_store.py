@@ -182,6 +182,7 @@ class SharedDuckDB:
             try:
                 with transaction(con):
                     con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
+                    _add_missing_columns(con, table, "_incoming")
                     con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             finally:
@@ -208,3 +209,11 @@ class SharedDuckDB:
 
 # The de-identified zone's warehouse is the main shared file; the name says what it is for.
 Warehouse = SharedDuckDB
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
+    """A newer release may add a column to a small table (a profile aggregate): add it, NULL for older rows."""
+    have = {row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    for column, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {incoming}").fetchall():
+        if column not in have:
+            con.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(column)} {kind}")
