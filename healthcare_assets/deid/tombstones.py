@@ -214,12 +214,14 @@ def apply_tombstones(
                                     WHERE batch_id = ? AND resource_type = ?)""",
             [batch_id, later, batch_id, resource],
         ).fetchall()[0][0]
-        own_rows = con.execute(
-            f"""DELETE FROM {q(table)} WHERE batch_id = ?
-                AND {q(column)} IN (SELECT resource_key FROM {TOMBSTONE_TABLE}
-                                    WHERE list_contains(?::VARCHAR[], batch_id) AND resource_type = ?)""",
-            [batch_id, later, resource],
-        ).fetchall()[0][0]
+        own_rows = 0
+        if later:  # a batch republished after later batches deleted some of its resources
+            own_rows = con.execute(
+                f"""DELETE FROM {q(table)} WHERE batch_id = ?
+                    AND {q(column)} IN (SELECT resource_key FROM {TOMBSTONE_TABLE}
+                                        WHERE list_contains(?::VARCHAR[], batch_id) AND resource_type = ?)""",
+                [batch_id, later, resource],
+            ).fetchall()[0][0]
         removed[table] = {"earlier_batches": int(earlier_rows), "this_batch": int(own_rows)}
     return removed
 
