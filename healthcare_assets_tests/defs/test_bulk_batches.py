@@ -14,6 +14,7 @@ from healthcare_assets.audit import AuditLedger, verify_ledger
 from healthcare_assets.config import Paths
 from healthcare_assets.defs.deidentification import deidentified_tables
 from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
+from healthcare_assets.defs.launcher import _RunWatcher
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 from healthcare_assets.defs.resources import DataHome
 from healthcare_assets.fhir.bulk.devserver import DevFhirServer, Faults
@@ -104,6 +105,15 @@ def test_a_partial_export_lands_its_good_files_and_warns(tiny_store, tmp_path: P
         assert not check.passed and check.severity == AssetCheckSeverity.WARN
         assert "partial export" in check.description and "error/exception Encounter: 1" in check.description
         assert result.asset_materializations_for_node("fhir_profile")
+        # The run summary (what `healthcare-assets run` prints) says it: a warning, not a failure.
+        lines: list[str] = []
+        watcher = _RunWatcher(instance, "unused", lines.append)
+        for entry in instance.all_logs(result.run_id):
+            watcher._show(entry)
+        assert watcher.failed_checks == [] and len(watcher.warnings) == 1
+        assert any(
+            line.startswith("  ⚠ check raw_fhir_ndjson:export_completeness warning: partial export") for line in lines
+        )
         blocked = _materialize(instance, home, "part2", {"url": server.base_url, **bulk, "partial_export": "block"})
         assert _check(blocked, "export_completeness").severity == AssetCheckSeverity.ERROR
         assert not blocked.asset_materializations_for_node("fhir_profile")
