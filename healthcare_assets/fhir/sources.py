@@ -180,11 +180,11 @@ class BulkExportSource:
                 continue  # taken by a live run (or gone) since we looked
             try:
                 if staging.exists():
-                    shutil.rmtree(staging)
+                    _remove_staging(staging)  # what this batch tried before (never kicked off, or finished)
                 os.rename(candidate.staging, staging)
-            except OSError:
+            except (OSError, RuntimeError):
                 handle.close()
-                continue
+                raise
             self._lock = handle
             self.adopted_from = candidate.batch_id
             self.request = BulkExportRequest.from_dict(candidate.state.request)
@@ -230,7 +230,7 @@ class BulkExportSource:
                 status_url=redact_url(target.state.status_url or ""),
             )
         if staging.exists():  # leftovers of an attempt that never got going
-            shutil.rmtree(staging)
+            _remove_staging(staging)
 
     def can_resume(self, staging: Path) -> bool:
         """Whether a failed landing left an export a later run can resume (else its staging must go)."""
@@ -328,24 +328,12 @@ class BulkExportSource:
         return FetchResult(details=details, side_files={"bulk_state": state}, transaction_time=result.transaction_time)
 
 
-def latest_transaction_time(batches_dir: Path, described: dict[str, Any]) -> str | None:
-    """The newest ``transactionTime`` of earlier batches exported from the same server, level and group: the
-    ``_since`` of the next incremental export (the Bulk Data IG's way of asking only for what changed)."""
-    import orjson
+def _remove_staging(staging: Path) -> None:
+    """Delete a staging folder, unless a live run holds its export lock (ExportInProgressError)."""
+    from healthcare_assets.fhir.export_resume import lock_export
 
-    newest = None
-    if not batches_dir.is_dir():
-        return None
-    for manifest_path in batches_dir.glob("*/manifest.json"):
-        try:
-            manifest = orjson.loads(manifest_path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        source = manifest.get("source", {})
-        same = source.get("kind") == "bulk" and all(
-            source.get(k) == described.get(k) for k in ("base_url", "level", "group_id")
-        )
-        when = manifest.get("transaction_time")
-        if same and when and (newest is None or when > newest):
-            newest = when
-    return newest
+    handle = lock_export(staging)
+    try:
+        shutil.rmtree(staging)
+    finally:
+        handle.close()
