@@ -116,6 +116,8 @@ def land_batch(
     _write_atomic(staging / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     final = batches_dir / batch_id
     _swap_into_place(staging, final)
+    if hasattr(source, "release"):  # a Bulk export's lock, held until the batch is in place
+        source.release(final)
     return LandedBatch(final, manifest)
 
 

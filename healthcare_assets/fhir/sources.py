@@ -158,6 +158,7 @@ class BulkExportSource:
         from healthcare_assets.fhir.bulk import BulkExportRequest
         from healthcare_assets.fhir.export_resume import find_unfinished, lock_export, resumable_state, same_export
 
+        _remove_stale_stagings(batches_dir, staging, progress)
         if self.fresh:
             self._abandon_all(batches_dir, staging, progress)
         own = resumable_state(staging) if staging.exists() else None
@@ -238,10 +239,15 @@ class BulkExportSource:
 
         return resumable_state(staging) is not None
 
-    def release(self) -> None:
+    def release(self, landed: Path | None = None) -> None:
+        """Let go of the export's lock; landing calls it with the batch folder once the batch is in place."""
+        from healthcare_assets.fhir.export_resume import LOCK_FILE
+
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        if landed is not None:
+            (landed / "side" / LOCK_FILE).unlink(missing_ok=True)
 
     def _event(self, kind: str, progress: ProgressFn, message: str, **data: Any) -> None:
         from healthcare_assets.fhir.bulk import ProgressEvent
@@ -255,7 +261,7 @@ class BulkExportSource:
         from healthcare_assets.fhir.bulk import BulkExportClient, redact_url
         from healthcare_assets.fhir.bulk.outcomes import summarize_error_files
         from healthcare_assets.fhir.export_coverage import coverage_entries
-        from healthcare_assets.fhir.export_resume import LOCK_FILE, lock_export
+        from healthcare_assets.fhir.export_resume import lock_export
 
         state = side_dir / "bulk_state.json"
         if self._lock is None:  # called without prepare_staging (a caller landing by hand)
@@ -270,9 +276,10 @@ class BulkExportSource:
         try:
             with BulkExportClient(self.auth, self.settings) as client:
                 result = client.run(self.request, ndjson_dir, state, on_progress=on_progress)
-            (side_dir / LOCK_FILE).unlink(missing_ok=True)  # finished: nothing left to resume or adopt
-        finally:
+        except BaseException:
             self.release()
+            raise
+        # The lock stays held while landing hashes and renames the batch; landing calls release() at the end.
         root = ndjson_dir.parent
         known = set(self.request.types) | set(result.lines_by_type())
         errors = summarize_error_files([f.path for f in result.error_files], known)
@@ -326,6 +333,21 @@ class BulkExportSource:
                 "unsupported": list(self.since_plan.unsupported),
             }
         return FetchResult(details=details, side_files={"bulk_state": state}, transaction_time=result.transaction_time)
+
+
+def _remove_stale_stagings(batches_dir: Path, keep: Path, progress: ProgressFn) -> None:
+    """Delete other batches' Bulk staging folders that nobody can resume: an export that never got kicked off
+    (a crash during kick-off), or one downloaded whose landing failed. Live runs hold the lock and are kept."""
+    from healthcare_assets.fhir.export_resume import STAGING_PREFIX, ExportInProgressError, resumable_state, state_path
+
+    for staging in batches_dir.glob(f"{STAGING_PREFIX}*") if batches_dir.is_dir() else []:
+        if staging == keep or not state_path(staging).exists() or resumable_state(staging) is not None:
+            continue
+        try:
+            _remove_staging(staging)
+        except (ExportInProgressError, OSError):
+            continue
+        progress(f"removed the staging folder of batch {staging.name[len(STAGING_PREFIX) :]} (nothing to resume)")
 
 
 def _remove_staging(staging: Path) -> None:

@@ -100,3 +100,17 @@ def test_a_failed_export_leaves_no_staging(serve, tiny_dir, tmp_path: Path):
     with pytest.raises(Exception, match="Group/nope is not known"):
         land_batch(batches, "b2", BulkExportSource(request, None, fast_settings()))
     assert list(batches.iterdir()) == []  # a refused kick-off leaves nothing either
+
+
+def test_stagings_nobody_can_resume_are_removed(serve, tiny_dir, tmp_path: Path):
+    server, batches, events = serve(tiny_dir, faults=NO_WAIT), tmp_path / "batches", Events()
+    _interrupt(server, batches, "b1", events)
+    # b0 never got kicked off (the process died during the capability check); b9 is another request, resumable.
+    (batches / ".staging-b0" / "side").mkdir(parents=True)
+    (batches / ".staging-b0" / "ndjson").mkdir()
+    (batches / ".staging-b0" / "side" / "bulk_state.json").write_bytes(
+        (batches / ".staging-b1" / "side" / "bulk_state.json").read_bytes().replace(b'"downloading"', b'"new"')
+    )
+    land_batch(batches, "b9", _source(server, events, types=("Patient",)))  # leaves b9 landed
+    assert sorted(p.name for p in batches.iterdir()) == [".staging-b1", "b9"]  # b0 removed, b1 kept
+    assert not (batches / "b9" / "side" / ".bulk.lock").exists()
