@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
@@ -38,6 +38,7 @@ class LaunchResult:
     success: bool
     failed_checks: list[str]
     errors: list[str]  # one line each: "<step>: <cause>" or "blocking check <asset>:<check> failed: <why>"
+    warnings: list[str] = field(default_factory=list)  # checks that failed with WARN severity (not blocking)
     stacks: list[str] = field(default_factory=list)  # the failures' stack traces (code locations, no data)
     summary: dict[str, Any] = field(default_factory=dict)  # counts from the extraction assets' metadata
 
@@ -73,7 +74,13 @@ def launch_batch(
     finally:
         watcher.stop()
     return LaunchResult(
-        result.run_id, result.success, watcher.failed_checks, watcher.errors, watcher.stacks, watcher.summary
+        result.run_id,
+        result.success,
+        watcher.failed_checks,
+        watcher.errors,
+        watcher.warnings,
+        watcher.stacks,
+        watcher.summary,
     )
 
 
@@ -84,6 +91,7 @@ class _RunWatcher(threading.Thread):
         self._stopping = threading.Event()
         self.failed_checks: list[str] = []
         self.errors: list[str] = []
+        self.warnings: list[str] = []
         self.stacks: list[str] = []
         self.summary: dict[str, Any] = {}
         self._step_started: dict[str, float] = {}
@@ -140,6 +148,9 @@ class _RunWatcher(threading.Thread):
             name = f"{data.asset_key.to_user_string()}:{data.check_name}"
             if data.passed:
                 self.printer(f"  ✔ check {name} passed")
+            elif data.severity == AssetCheckSeverity.WARN:  # reported, not blocking
+                self.warnings.append(f"check {name}: {data.description or ''}")
+                self.printer(f"  ⚠ check {name} warning: {data.description or ''}")
             else:
                 self.failed_checks.append(name)
                 self.errors.append(f"blocking check {name} failed: {data.description or 'no description'}")

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import STATE_VALUES, zip3_sql
 from healthcare_assets.deid.inventory import Inventory, build_inventory
 from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolicy
@@ -65,6 +66,7 @@ class DeidResult:
     scan: ScanResult
     inventory: Inventory
     timings: dict[str, float] = field(default_factory=dict)
+    tombstones: tombstones.StagedTombstones | None = None  # deletions of an incremental export, staged
 
 
 def deidentify_batch(
@@ -108,6 +110,8 @@ def deidentify_batch(
 
         tick = time.perf_counter()
         _collect_keys(con, policy)
+        # Tombstones hook: deleted ids are pseudonymized with the batch's keys (see tombstones.py).
+        deletions = tombstones.collect_deleted_keys(con, batch, {t.resource for t in policy.tables}, "_keys")
         mapping = pseudonymizer.map_keys(con, "_keys", batch_id)
         timings["pseudonyms"] = time.perf_counter() - tick
 
@@ -119,13 +123,14 @@ def deidentify_batch(
         staged, transformed = {}, {}
         for table in policy.tables:
             staged[table.table], transformed[table.table] = _write_table(con, table, mapping, policy, batch_id, staging)
+        staged_tombstones = tombstones.stage_tombstones(con, mapping, batch_id, policy.version, staging, deletions)
         timings["write"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
         inventory = build_inventory(con, batch, _extra_terms_sql(policy), staging, _code_vocab_sql(policy))
         scan = scan_tables(
             con,
-            {name: t.path for name, t in staged.items()},
+            {**{name: t.path for name, t in staged.items()}, tombstones.TOMBSTONE_TABLE: staged_tombstones.path},
             inventory,
             policy.profile.is_safe_harbor,
             allowed=allowed_values(policy),
@@ -147,6 +152,7 @@ def deidentify_batch(
         scan=scan,
         inventory=inventory,
         timings=timings,
+        tombstones=staged_tombstones,
     )
 
 

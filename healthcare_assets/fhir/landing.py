@@ -89,10 +89,12 @@ def land_batch(
     resumable = keep_staging or getattr(source, "resumable", False)
     if staging.exists() and not resumable:
         shutil.rmtree(staging)
+    if hasattr(source, "prepare_staging"):  # resume (or adopt, or with `fresh` abandon) an interrupted export
+        source.prepare_staging(batches_dir, staging, progress)
     try:
-        return _land(batches_dir, batch_id, source, progress, staging)
+        return _land(batches_dir, batch_id, source, progress, staging, keep_staging)
     except BaseException:
-        if not resumable:
+        if not resumable:  # a resumable source decides below (and at its next run) what stays
             shutil.rmtree(staging, ignore_errors=True)
         raise
 
@@ -101,13 +103,21 @@ def staging_dir(batches_dir: Path, batch_id: str) -> Path:
     return batches_dir / f".staging-{batch_id}"
 
 
-def _land(batches_dir: Path, batch_id: str, source: BatchSource, progress: ProgressFn, staging: Path) -> LandedBatch:
+def _land(
+    batches_dir: Path, batch_id: str, source: BatchSource, progress: ProgressFn, staging: Path, keep_staging: bool
+) -> LandedBatch:
     ensure_private_dir(staging)
     ndjson_dir = ensure_private_dir(staging / "ndjson")
     side_dir = ensure_private_dir(staging / "side")
 
     started = datetime.now(UTC)
-    fetched = source.fetch(ndjson_dir, side_dir, progress)
+    try:
+        fetched = source.fetch(ndjson_dir, side_dir, progress)
+    except BaseException:
+        # An interrupted export stays for the next run to resume; a failed or cancelled one never stays behind.
+        if getattr(source, "resumable", False) and not keep_staging and not source.can_resume(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     progress("hashing and counting landed files")
     files, rejected = _describe_files(staging, ndjson_dir)
     manifest = {
@@ -139,6 +149,8 @@ def _land(batches_dir: Path, batch_id: str, source: BatchSource, progress: Progr
     _write_atomic(staging / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     final = batches_dir / batch_id
     _swap_into_place(staging, final)
+    if hasattr(source, "release"):  # a Bulk export's lock, held until the batch is in place
+        source.release(final)
     return LandedBatch(final, manifest)
 
 

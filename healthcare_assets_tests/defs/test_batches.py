@@ -48,8 +48,9 @@ def test_check_results_belong_to_their_batch(two_batches) -> None:
     _, _, results = two_batches
     for batch, result in results.items():
         assert result.success
-        (evaluation,) = result.get_asset_check_evaluations()
-        assert evaluation.partition == batch  # the UI shows the batch, not "Partition -"
+        evaluations = result.get_asset_check_evaluations()
+        assert {e.check_name for e in evaluations} == {"export_completeness", "structural_integrity"}
+        assert {e.partition for e in evaluations} == {batch}  # the UI shows the batch, not "Partition -"
 
 
 def test_list_and_delete_a_batch_everywhere(two_batches) -> None:
@@ -88,6 +89,9 @@ class _Failing:
 
     def describe(self) -> dict:
         return {"kind": self.kind}
+
+    def can_resume(self, staging: Path) -> bool:  # a Bulk source asks its state file; this one always could
+        return True
 
     def fetch(self, ndjson_dir: Path, side_dir: Path, progress) -> FetchResult:
         (ndjson_dir / "Patient.ndjson").write_text('{"resourceType":"Patient","id":"half"}\n')
