@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.ndjson import (
     REJECTED_DIR,
     NdjsonError,
@@ -197,7 +198,7 @@ class BulkExportSource:
         own = resumable_state(staging) if staging.exists() else None
         if own is not None:
             if not same_export(own, self.request):
-                raise ValueError(
+                raise ConfigError(
                     f"{staging.name} holds an unfinished export of a different request (types "
                     f"{','.join(own.request.get('types') or []) or 'all'}); run the batch with its original options "
                     "to resume it, or ask for a fresh export (--fresh, config bulk.fresh) to abandon it"
