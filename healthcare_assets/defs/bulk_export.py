@@ -5,16 +5,17 @@ per-type ``_since`` from ``fhir.export_coverage``; this module turns them into m
 the check result. Nothing here carries resource content: counts, type names, issue codes, redacted URLs.
 """
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
 from healthcare_assets.defs.metadata import md_table
+from healthcare_assets.defs.partitions import batch_check_spec
 from healthcare_assets.fhir.export_outcome import EMPTY, PARTIAL, judge_export
 
 EXPORT_CHECK = "export_completeness"
 # Progress events of the Bulk client (and of resume/abandon) that go to the audit ledger as they happen.
 AUDITED_EVENTS = ("kickoff", "complete", "restart", "cancel", "adopt", "abandon")
 
-EXPORT_CHECK_SPEC = AssetCheckSpec(
+EXPORT_CHECK_SPEC = batch_check_spec(
     EXPORT_CHECK,
     asset="raw_fhir_ndjson",
     blocking=True,  # only an ERROR-severity failure blocks: an empty full export, or a partial one under "block"

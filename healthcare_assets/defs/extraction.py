@@ -10,7 +10,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     MaterializeResult,
@@ -21,6 +20,7 @@ from pydantic import Field
 
 from healthcare_assets.audit.canonical import sha256_file
 from healthcare_assets.defs.audit import append_audit
+from healthcare_assets.defs.boundary import phi_boundary
 from healthcare_assets.defs.bulk_export import (
     AUDITED_EVENTS,
     EXPORT_CHECK_SPEC,
@@ -29,11 +29,13 @@ from healthcare_assets.defs.bulk_export import (
     export_check,
 )
 from healthcare_assets.defs.metadata import md_table
-from healthcare_assets.defs.partitions import export_batches
+from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.export_coverage import plan_since
 from healthcare_assets.fhir.landing import land_batch, load_batch
 from healthcare_assets.fhir.profile import PROFILE_FILE, QUARANTINE_DIR, ProfileLimits, ProfileResult, profile_batch
+from healthcare_assets.fhir.screen import DEFAULT_MAX_LINE_BYTES, validate_max_line_bytes
 from healthcare_assets.fhir.sources import (
     BatchSource,
     BulkExportSource,
@@ -130,18 +132,26 @@ def synthetic_options(values: object) -> dict[str, object]:
     return options
 
 
+def synthetic_config(values: object):
+    """The generator's config from this config (or CLI arguments); its checks' messages quote only settings."""
+    from healthcare_assets.synthetic import SyntheticConfig, SyntheticConfigError
+
+    try:
+        return SyntheticConfig(**synthetic_options(values))
+    except SyntheticConfigError as exc:
+        raise ConfigError(f"synthetic: {exc}") from None
+
+
 def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_event=None) -> BatchSource:
     if config.source == "bulk":
         return build_bulk_source(config.bulk, batches_dir, on_event)
     if config.source == "ndjson_dir":
         if not config.path:
-            raise ValueError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
+            raise ConfigError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
         return NdjsonDirSource(Path(config.path))
     if config.source == "synthetic":
-        from healthcare_assets.synthetic import SyntheticConfig
-
-        return SyntheticSource(SyntheticConfig(**synthetic_options(config)))
-    raise ValueError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
+        return SyntheticSource(synthetic_config(config))
+    raise ConfigError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
 
 
 def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_event=None) -> BulkExportSource:
@@ -149,7 +159,7 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
 
     url = bulk.url or os.environ.get(BULK_URL_ENV)
     if not url:
-        raise ValueError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
+        raise ConfigError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
     client_id = bulk.client_id or os.environ.get(BULK_CLIENT_ENV)
     auth = None
     if client_id:
@@ -163,7 +173,7 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
             token_url=bulk.token_url,
         )
     if bulk.partial_export not in PARTIAL_POLICIES:
-        raise ValueError(f"bulk.partial_export must be warn or block, not {bulk.partial_export!r}")
+        raise ConfigError(f"bulk.partial_export must be warn or block, not {bulk.partial_export!r}")
     explicit_types = bulk.types is not None
     request = BulkExportRequest(
         base_url=url, level=bulk.level, group_id=bulk.group_id,
@@ -192,15 +202,17 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
     key="raw_fhir_ndjson",
     group_name=GROUP,
     partitions_def=export_batches,
-    code_version="raw_fhir_ndjson-2",
+    code_version="raw_fhir_ndjson-3",
     kinds={"fhir", "ndjson"},
     tags={"zone": "phi"},
     description=(
         "One FHIR export batch landed in the PHI zone (directory 0700): one NDJSON file per resource type "
-        "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256."
+        "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256. Files "
+        "unusable as a whole (unknown type, damaged gzip) are set aside and listed for the profile to quarantine."
     ),
     check_specs=[EXPORT_CHECK_SPEC],
 )
+@phi_boundary
 def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
@@ -236,10 +248,16 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
             ["type", "file", "lines", "bytes", "sha256"],
             [(f["type"], f["path"], f["lines"], f["bytes"], f["sha256"][:16]) for f in files],
         ),
+        "rejected_files": len(manifest["rejected_files"]),
         "manifest_sha256": landed.manifest_sha256,
         "batch_path": MetadataValue.path(str(landed.batch_dir)),
         "audit_record": record["hash"],
     }
+    if manifest["rejected_files"]:
+        metadata["rejected_files_list"] = md_table(
+            ["file", "type", "reason", "bytes"],
+            [(f["path"], f["type"] or "unknown", f["reason"], f["bytes"]) for f in manifest["rejected_files"]],
+        )
     for key in ("index_stays", "readmission_rate", "oracle_auroc"):
         if key in manifest["details"]:
             metadata[f"synthetic_{key}"] = manifest["details"][key]
@@ -258,6 +276,10 @@ class ProfileConfig(Config):
         default=0.5, description="Gate: lines superseded by a later copy of the same resource / all lines."
     )
     threads: int = Field(default=2, description="DuckDB threads for profiling.")
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        description="Lines longer than this (bytes) are quarantined unread as line_too_long (1 KiB to 256 MiB).",
+    )
 
 
 STRUCTURE_CHECK = "structural_integrity"
@@ -268,16 +290,17 @@ STRUCTURE_CHECK = "structural_integrity"
     group_name=GROUP,
     deps=["raw_fhir_ndjson"],
     partitions_def=export_batches,
-    code_version="fhir_profile-2",
+    code_version="fhir_profile-3",
     kinds={"duckdb"},
     tags={"zone": "phi"},
     description=(
         "Profile of one export batch computed by DuckDB straight from the NDJSON: resources per type, element "
-        "presence, code systems, time ranges, references. Unusable lines are quarantined with file, line and "
-        "reason; repeated ids are superseded by one copy. The structural check gates everything downstream."
+        "presence, code systems, time ranges, references. Unusable lines (not UTF-8, over the line limit, "
+        "malformed, wrong type, no id) are quarantined with file, line and reason; repeated ids are superseded "
+        "by one copy. The structural check gates everything downstream."
     ),
     check_specs=[
-        AssetCheckSpec(
+        batch_check_spec(
             STRUCTURE_CHECK,
             asset="fhir_profile",
             blocking=True,
@@ -290,12 +313,17 @@ STRUCTURE_CHECK = "structural_integrity"
         )
     ],
 )
+@phi_boundary
 def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
     batch = load_batch(paths.batch_dir(batch_id))
     limits = ProfileLimits(config.max_quarantine_rate, config.max_dangling_rate, config.max_superseded_rate)
-    result = profile_batch(batch, limits, threads=config.threads)
+    try:
+        validate_max_line_bytes(config.max_line_bytes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    result = profile_batch(batch, limits, threads=config.threads, max_line_bytes=config.max_line_bytes)
     _store_profile(home, batch_id, result)
     quarantine = batch.batch_dir / QUARANTINE_DIR
     record = append_audit(
@@ -358,6 +386,14 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
             [(t.resource_type, t.files, t.lines, t.accepted, t.quarantined, t.superseded) for t in result.types],
         ),
         "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
+        "quarantine_first_lines": md_table(
+            ["file", "line", "reason"], [(q["file"], q["line"], q["reason_kind"]) for q in result.quarantine_sample]
+        ),
+        "max_line_bytes": result.max_line_bytes,
+        "rejected_files": md_table(
+            ["file", "type", "reason", "lines quarantined"],
+            [(r["path"], r["type"], r["reason"], r["lines"]) for r in result.rejected_files],
+        ),
         "code_systems": md_table(
             ["type", "system", "occurrences"],
             [(r["resource_type"], r["system"], r["occurrences"]) for r in result.code_systems],

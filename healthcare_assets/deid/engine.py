@@ -29,8 +29,9 @@ from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolic
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
 from healthcare_assets.deid.scan import ScanResult, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
+from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.landing import LandedBatch
-from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR
+from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, readable_files
 from healthcare_assets.fhir.views import TableSource, ViewDefinition, compile_view, load_view, plan_view
 from healthcare_assets.warehouse.duckdb_store import quote_ident as q
 from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
@@ -38,7 +39,7 @@ from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 
 
-class DeidError(RuntimeError):
+class DeidError(CleanError, RuntimeError):
     """The batch cannot be de-identified safely; the message says which resource type or file."""
 
 
@@ -177,8 +178,9 @@ def _flatten(
     files = [entry for entry in batch.manifest["files"] if entry["type"] == resource]
     if files:
         parts = []
+        readable = readable_files(batch)  # screened-out lines are `{}` there: no reader trips on or quotes them
         for entry in files:
-            path = str(batch.batch_dir / entry["path"])
+            path = str(readable[entry["path"]].path)
             parts.append(
                 f"""SELECT * EXCLUDE (_record) FROM (
                         SELECT row_number() OVER () AS _record, * FROM read_json({sql_literal(path)},

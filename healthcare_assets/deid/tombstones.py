@@ -29,6 +29,7 @@ import orjson
 import pyarrow as pa
 
 from healthcare_assets.audit.canonical import sha256_file
+from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.bulk.lines import bounded_lines
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.views import ViewDefinition
@@ -42,7 +43,7 @@ DELETED_KEYS = "_deleted_keys"
 _URL = re.compile(r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
-class TombstoneError(RuntimeError):
+class TombstoneError(CleanError, RuntimeError):
     """The batch's deleted-resource files cannot be trusted; the message names the file, never its content."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from healthcare_assets.config import ensure_private_dir
+from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.bulk.request import BulkExportRequest
 from healthcare_assets.fhir.bulk.state import ExportState
 
@@ -27,7 +28,7 @@ LOCK_FILE = ".bulk.lock"
 IN_PROGRESS = ("kicked_off", "downloading")
 
 
-class ExportInProgressError(RuntimeError):
+class ExportInProgressError(CleanError, RuntimeError):
     """Another process is working on this export right now."""
 
 

@@ -6,6 +6,7 @@ the manifest; ``landing.land_batch`` does the rest (hashing, manifest, atomic re
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -13,7 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from healthcare_assets.fhir.ndjson import NdjsonError, is_gzip, is_ndjson_name, resource_type_of
+from healthcare_assets.errors import ConfigError
+from healthcare_assets.fhir.ndjson import (
+    REJECTED_DIR,
+    NdjsonError,
+    is_gzip,
+    is_ndjson_name,
+    type_from_content,
+    type_from_name,
+)
 
 ProgressFn = Callable[[str], None]
 
@@ -59,16 +68,40 @@ class NdjsonDirSource:
         return files
 
     def fetch(self, ndjson_dir: Path, side_dir: Path, progress: ProgressFn) -> FetchResult:
+        """Copy each file under its type's name; a file whose type neither its name nor its first lines tell
+        (binary, not UTF-8, not FHIR) is copied into ``ndjson/rejected/`` so the profile can count it."""
         by_type: dict[str, list[Path]] = {}
+        unknown: list[Path] = []
         for path in self._files():
-            by_type.setdefault(resource_type_of(path), []).append(path)
+            found = type_from_name(path) or type_from_content(path)
+            if found is None:
+                unknown.append(path)
+            else:
+                by_type.setdefault(found, []).append(path)
+        if not by_type:
+            names = ", ".join(p.name for p in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise NdjsonError(
+                f"{self.path}: no file whose resource type its name or first lines tell ({names}); name files "
+                "<Type>.ndjson or check that they hold FHIR resources"
+            )
+        if unknown:
+            rejected = ndjson_dir / REJECTED_DIR
+            rejected.mkdir(mode=0o700, exist_ok=True)
+            for src in unknown:
+                shutil.copyfile(src, rejected / src.name)
+            progress(f"{len(unknown)} file(s) of unknown resource type set aside: {', '.join(p.name for p in unknown)}")
         for resource_type, paths in sorted(by_type.items()):
             for index, src in enumerate(paths):
                 name = resource_type if len(paths) == 1 else f"{resource_type}.{index + 1:03d}"
                 suffix = ".ndjson.gz" if is_gzip(src) else ".ndjson"
                 shutil.copyfile(src, ndjson_dir / f"{name}{suffix}")
             progress(f"copied {resource_type} ({len(paths)} file{'s' if len(paths) > 1 else ''})")
-        return FetchResult(details={"source_files": sum(len(p) for p in by_type.values())})
+        return FetchResult(
+            details={
+                "source_files": sum(len(p) for p in by_type.values()) + len(unknown),
+                "unknown_type_files": len(unknown),
+            }
+        )
 
 
 class SyntheticSource:
@@ -95,7 +128,8 @@ class SyntheticSource:
         details = {
             "index_stays": summary.index_stays,
             "readmission_rate": summary.readmission_rate,
-            "oracle_auroc": summary.oracle_auroc,
+            # Undefined (NaN) when a small cohort has no readmission or no index stay; JSON has no NaN.
+            "oracle_auroc": summary.oracle_auroc if math.isfinite(summary.oracle_auroc) else None,
             "malformed_lines_injected": summary.malformed_lines,
             "duplicate_lines_injected": summary.duplicate_lines,
         }
@@ -164,7 +198,7 @@ class BulkExportSource:
         own = resumable_state(staging) if staging.exists() else None
         if own is not None:
             if not same_export(own, self.request):
-                raise ValueError(
+                raise ConfigError(
                     f"{staging.name} holds an unfinished export of a different request (types "
                     f"{','.join(own.request.get('types') or []) or 'all'}); run the batch with its original options "
                     "to resume it, or ask for a fresh export (--fresh, config bulk.fresh) to abandon it"

@@ -189,6 +189,57 @@ class SharedDuckDB:
                 con.unregister("_incoming")
         return len(frame)
 
+    def delete_key_everywhere(self, key_column: str, key_value: str) -> dict[str, int]:
+        """Delete the rows whose ``key_column`` equals ``key_value`` from every table that has that column, in
+        one transaction (a removed export batch leaves no row anywhere); returns rows deleted per table."""
+        if not self.path.exists():
+            return {}
+        deleted: dict[str, int] = {}
+        with self.connect() as con:
+            tables = [
+                row[0]
+                for row in con.execute(
+                    """SELECT table_name FROM information_schema.columns
+                       WHERE column_name = ? AND table_schema = 'main'
+                         AND table_name IN (SELECT table_name FROM information_schema.tables
+                                            WHERE table_type = 'BASE TABLE')
+                       ORDER BY 1""",
+                    [key_column],
+                ).fetchall()
+            ]
+            key = quote_ident(key_column)
+            with transaction(con):
+                for table in tables:
+                    name = quote_ident(table)
+                    count = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchall()[0][0]
+                    if count:
+                        con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                    deleted[table] = int(count)
+        return deleted
+
+    def count_by_key(self, key_column: str) -> dict[str, int]:
+        """Rows per value of ``key_column`` summed over every table that has it (for listing batches)."""
+        if not self.path.exists():
+            return {}
+        with self.connect(read_only=True) as con:
+            tables = [
+                row[0]
+                for row in con.execute(
+                    """SELECT table_name FROM information_schema.columns
+                       WHERE column_name = ? AND table_schema = 'main'
+                         AND table_name IN (SELECT table_name FROM information_schema.tables
+                                            WHERE table_type = 'BASE TABLE')""",
+                    [key_column],
+                ).fetchall()
+            ]
+            if not tables:
+                return {}
+            key = quote_ident(key_column)
+            union = " UNION ALL ".join(
+                f"SELECT {key} AS k, count(*) AS n FROM {quote_ident(t)} GROUP BY 1" for t in tables
+            )
+            return {str(k): int(n) for k, n in con.execute(f"SELECT k, sum(n) FROM ({union}) GROUP BY 1").fetchall()}
+
     def replace_table(self, table: str, source_sql: str, params: Sequence[Any] = ()) -> int:
         """Replace a whole table in one transaction; returns its row count."""
         name = quote_ident(table)

@@ -47,7 +47,7 @@ def test_synthea_batch_materializes_with_metadata_and_audit(tmp_path: Path, synt
     records = list(ledger.records())
     assert [r["action"] for r in records] == ["land_export_batch", "profile_export_batch"]
     assert records[0]["partition"] == "synthea-1" and records[0]["run_id"] == result.run_id
-    assert records[0]["code_version"].startswith("raw_fhir_ndjson-2")
+    assert records[0]["code_version"].startswith("raw_fhir_ndjson-3")
     assert raw["audit_record"].value == records[0]["hash"]
     assert verify_ledger(ledger).ok
     # Profile counts (no values) land in the warehouse for trends across batches.
