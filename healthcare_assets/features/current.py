@@ -3,8 +3,9 @@
 The de-identified zone keeps every batch's rows (column ``batch_id``). A resource re-sent by a later batch
 (a full re-export, an updated encounter in an incremental one) must count once, in its latest version: for each
 key, only the rows of the latest batch holding that key are current. This module is the ONE place that says
-so (``current_rows_sql``); whatever later marks rows as no longer current (deletion tombstones from Bulk
-``deleted`` files) belongs here too, so every reader of the zone agrees.
+so (``current_rows_sql``), so every reader of the zone agrees. Resources a Bulk export reported deleted need
+no filter here: publishing their tombstones removes their rows from every batch (``deid/tombstones.py``); a
+future kind of row that stays but is no longer current would be excluded here.
 
 Batch order is given by the caller (the order batches were registered); batches the caller does not list come
 first, by batch id. Everything here reads tables shaped like the ``deidentified_*`` tables from any DuckDB
