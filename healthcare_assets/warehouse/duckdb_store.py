@@ -171,6 +171,8 @@ class SharedDuckDB:
                         continue
                     if not exists:
                         con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({source_sql}) LIMIT 0")
+                    else:  # a newer release adds a column (deidentified_patient.data_end_offset_h)
+                        _add_missing_columns(con, table, f"({source_sql})")
                     con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})")
                     written[table] = con.execute(
