@@ -40,13 +40,14 @@ from healthcare_assets.deid import (
 )
 from healthcare_assets.deid.attestation import SAFE_HARBOR_CATEGORIES, batch_totals, category_report
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
+from healthcare_assets.deid.validation import DEFAULT_MIN_PATIENTS, ValidationSettings
 from healthcare_assets.fhir.landing import load_batch
 from healthcare_assets.fhir.profile import load_profile
 from healthcare_assets.fhir.views import catalog
 
 GROUP = "deidentification"
 SCAN_CHECK = "residual_phi_scan"
-CODE_VERSION = "deidentify-1"
+CODE_VERSION = "deidentify-2"
 STAGING_DIR = "deid_staging"
 
 
@@ -60,6 +61,14 @@ class DeidConfig(Config):
         description=f"codebook (random surrogates kept in the PHI zone) or hmac (key in ${KEY_ENV}).",
     )
     threads: int = Field(default=2, description="DuckDB threads.")
+    local_code_systems: list[str] = Field(
+        default=[],
+        description="System URIs of the hospital's own code systems: their codes may be published when seen for "
+        "at least local_code_min_patients patients of the batch and free of PHI; other unknown systems never are.",
+    )
+    local_code_min_patients: int = Field(
+        default=DEFAULT_MIN_PATIENTS, description="k: fewest distinct patients a local code must be seen for."
+    )
 
 
 def _schema(policy: Policy, view: str) -> TableSchema:
@@ -141,11 +150,22 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         pseudonymizer = CodebookPseudonymizer(codebook)
     else:
         raise ValueError(f"unknown pseudonym_mode {config.pseudonym_mode!r}; expected codebook or hmac")
+    settings = ValidationSettings(tuple(config.local_code_systems), config.local_code_min_patients)
     reference = _reference_time(batch.manifest)
     staging = batch.batch_dir / STAGING_DIR
     result = deidentify_batch(
-        batch, type_counts, views, policy, pseudonymizer, codebook, staging, reference, threads=config.threads
+        batch,
+        type_counts,
+        views,
+        policy,
+        pseudonymizer,
+        codebook,
+        staging,
+        reference,
+        threads=config.threads,
+        settings=settings,
     )
+    validation = result.validation
     staged = {name: table.path for name, table in result.tables.items()}
     scan, inventory = result.scan, result.inventory
     hashes = {name: sha256_file(path) for name, path in staged.items()}
@@ -177,6 +197,9 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
             "published": scan.passed,
             "scan": {"passed": scan.passed, "findings": [f.__dict__ for f in scan.findings]},
             "safe_harbor_categories": totals,
+            "value_validation": {t: c for t, c in validation.counts.items() if validation.replaced(t)},
+            "local_code_systems": len(settings.local_code_systems),
+            "local_code_min_patients": settings.min_patients,
             "new_pseudonyms": result.new_pseudonyms,
         },
     )
@@ -197,6 +220,14 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                     [
                         (c, SAFE_HARBOR_CATEGORIES[c][0], n["present"], n["transformed"], n["removed"])
                         for c, n in report[name].items()
+                    ],
+                ),
+                "values_outside_domain": validation.replaced(name),
+                "value_validation": md_table(
+                    ["column", "values checked", "replaced", "why"],
+                    [
+                        (column, n["rows"], sum(v for k, v in n.items() if k != "rows"), _reasons(n))
+                        for column, n in validation.counts.get(name, {}).items()
                     ],
                 ),
                 "residual_phi_scan": scan.summary(name),
@@ -223,6 +254,10 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                 )
             ],
         )
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "rows") or "-"
 
 
 def _reference_time(manifest: dict) -> datetime:
