@@ -257,7 +257,8 @@ def _register(
         None if d.becomes == "null" else f"{d.becomes}-{numbers[(f'{d.table}.{d.column}', str(d.original))]}"
         for d in decisions
     ]
-    data = {"original": [d.original for d in decisions], "published": pa.array(published, pa.string())}
+    kind = pa.float64() if domain.kind == "measurement" else pa.string()
+    data = {"original": pa.array([d.original for d in decisions], kind), "published": pa.array(published, kind)}
     if keyed:
         data["system"] = pa.array([d.system for d in decisions], pa.string())
     con.register("_repl_arrow", pa.table(data))
