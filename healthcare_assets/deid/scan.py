@@ -216,7 +216,9 @@ def _scan_numbers(con: duckdb.DuckDBPyConnection, table: str, source: str, colum
     if not con.execute("SELECT count(*) FROM _scan_digit_terms").fetchall()[0][0]:
         return []
     cells = " UNION ALL ".join(
-        f"SELECT {sql_literal(c)} AS col, {numbers_sql(sql_name(c))} AS digits FROM {source}" for c in columns
+        f"SELECT {sql_literal(c)} AS col, {numbers_sql(sql_name(c))} AS digits FROM {source} "
+        f"WHERE abs({sql_name(c)}) >= 1e{MIN_NUMBER_DIGITS - 1}"
+        for c in columns
     )
     rows = con.execute(
         f"""SELECT col, count(*) FROM ({cells}) c JOIN _scan_digit_terms t ON t.term = c.digits

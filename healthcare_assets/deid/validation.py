@@ -26,7 +26,7 @@ from healthcare_assets.deid.geography import STATE_VALUES
 from healthcare_assets.deid.inventory import Inventory
 from healthcare_assets.deid.policy import Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook
-from healthcare_assets.deid.scan import ScanRules, load_terms, match_values, numbers_sql
+from healthcare_assets.deid.scan import MIN_NUMBER_DIGITS, ScanRules, load_terms, match_values, numbers_sql
 from healthcare_assets.warehouse.duckdb_store import quote_ident as q
 from healthcare_assets.warehouse.duckdb_store import sql_literal, transaction
 
@@ -187,7 +187,8 @@ def _dictionary_hits(
 def _numbers(con: duckdb.DuckDBPyConnection, table: TablePolicy, column: str) -> list[_Decision]:
     rows = con.execute(
         f"""SELECT f.{q(column)}, count(*) FROM {q("_flat_" + table.view)} f
-            JOIN _scan_digit_terms t ON t.term = {numbers_sql("f." + q(column))} GROUP BY 1"""
+            JOIN _scan_digit_terms t ON t.term = {numbers_sql("f." + q(column))}
+            WHERE abs(f.{q(column)}) >= 1e{MIN_NUMBER_DIGITS - 1} GROUP BY 1"""
     ).fetchall()
     return [
         _Decision(table.view, table.table, column, value, None, int(n), "number_matches_identifier", "null")
