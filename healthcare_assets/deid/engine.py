@@ -137,6 +137,7 @@ def deidentify_batch(
             inventory,
             policy.profile.is_safe_harbor,
             rules=scan_rules(policy, settings),
+            terms_loaded=True,  # by validate_columns, in this connection
         )
         timings["scan"] = time.perf_counter() - tick
     finally:

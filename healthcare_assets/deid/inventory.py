@@ -148,7 +148,7 @@ def build_inventory(
             UNION ALL
             SELECT 'zip', left(trim(value), 5) FROM _raw_values WHERE key = 'postalCode'
             UNION ALL
-            SELECT kind, term FROM _phi_extra WHERE kind <> 'date'
+            SELECT kind, term FROM _phi_extra WHERE kind NOT IN ('date', 'resource_id')
             UNION ALL
             SELECT 'date', f FROM (SELECT DISTINCT try_cast(term AS DATE) AS d FROM _phi_extra WHERE kind = 'date'),
                 unnest([{dates}]) AS u(f)
@@ -159,6 +159,9 @@ def build_inventory(
         f"""CREATE OR REPLACE TEMP TABLE _phi_terms AS
             SELECT DISTINCT kind, term FROM (
                 SELECT kind, {normalized_sql("term")} AS term FROM _phi_raw_terms
+                UNION ALL
+                -- Original ids (millions) match whole values only: lower case, not normalised (scan.py).
+                SELECT 'resource_id', lower(trim(term)) FROM _phi_extra WHERE kind = 'resource_id'
                 UNION ALL
                 {digits.format(source=contacts)}
                 UNION ALL

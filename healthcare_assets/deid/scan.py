@@ -10,7 +10,8 @@ Under the Safe Harbor profile a DATE/TIMESTAMP column is itself a finding.
 How values meet the dictionary: values and terms are normalised alike (lower case, every run of characters that
 are not letters or digits becomes one space), then a term matches a whole value or any run of up to
 ``MAX_NGRAM`` consecutive words inside a longer one ("12 Elm Street, Springfield" holds the address and the
-city; "dob 14-Mar-1961" holds the date). Original resource ids and free text match whole values only, and so
+city; "dob 14-Mar-1961" holds the date). Original resource ids (compared in lower case, not normalised) and free
+text match whole values only, and so
 does a value shaped like a code of a numbered terminology (LOINC, SNOMED CT, ICD, RxNorm, ...), whose parts
 are numbers by construction. Terms of
 ``MIN_TERM_LENGTH - 1`` characters or fewer match only whole values of id columns, so a ZIP3 never collides with
@@ -110,7 +111,8 @@ def load_terms(con: duckdb.DuckDBPyConnection, inventory: Inventory) -> None:
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _scan_digit_terms AS SELECT DISTINCT term FROM _scan_terms
-            WHERE regexp_full_match(term, '[0-9]{{{MIN_NUMBER_DIGITS},}}')"""
+            WHERE kind IN ('identifier_or_contact', 'date') AND len >= {MIN_NUMBER_DIGITS}
+              AND regexp_full_match(term, '[0-9]+')"""
     )
 
 
@@ -143,7 +145,11 @@ def match_values(
             SELECT DISTINCT * FROM (
                 SELECT m.col, m.v, 'dictionary:' || t.kind AS detector
                 FROM _match m JOIN _scan_terms t ON t.term = m.norm
-                WHERE NOT m.permitted AND (t.len >= {MIN_TERM_LENGTH} OR m.id_column)
+                WHERE NOT m.permitted AND t.kind <> 'resource_id' AND (t.len >= {MIN_TERM_LENGTH} OR m.id_column)
+                UNION ALL
+                SELECT m.col, m.v, 'dictionary:resource_id'
+                FROM _match m JOIN _scan_terms t ON t.term = m.v
+                WHERE NOT m.permitted AND t.kind = 'resource_id' AND (t.len >= {MIN_TERM_LENGTH} OR m.id_column)
                 UNION ALL
                 SELECT g.col, g.v, 'dictionary:' || t.kind
                 FROM (SELECT col, v, unnest({ngrams}) AS gram
@@ -173,14 +179,17 @@ def scan_tables(
     safe_harbor: bool = True,
     allowed: dict[str, dict[str, frozenset[str]]] | None = None,
     rules: ScanRules | None = None,
+    terms_loaded: bool = False,
 ) -> ScanResult:
     """Scan each Parquet file in ``tables`` (name -> path) against the inventory's dictionary.
 
-    ``rules`` say what each column may hold (``allowed`` is a shorthand for ``rules.permitted``).
+    ``rules`` say what each column may hold (``allowed`` is a shorthand for ``rules.permitted``);
+    ``terms_loaded``: ``load_terms`` already ran on ``con`` for this inventory.
     """
     rules = rules or ScanRules(permitted=allowed or {})
     result = ScanResult(dictionary_terms=inventory.terms_by_kind)
-    load_terms(con, inventory)
+    if not terms_loaded:
+        load_terms(con, inventory)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _scan_hex_terms AS SELECT DISTINCT term FROM _scan_terms "
         f"WHERE regexp_full_match(term, '{SURROGATE}')"
