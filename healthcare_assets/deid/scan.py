@@ -4,7 +4,8 @@ Findings are reported as counts with table, column and detector, never with the 
 ``dictionary:<kind>`` (an actual value of the raw batch: a name word, identifier, phone or email, address
 part, city, ZIP5, date in every common written form, original resource id, free text), patterns for SSNs,
 phone numbers, e-mail addresses, URLs (known code-system URIs excepted), IPv4 addresses and dates finer than a
-year, and ``number:identifier`` (a number whose digits are an identifier, phone number or date of the batch).
+year, ``number:identifier`` (a number whose digits are an identifier, phone number or date of the batch) and
+``value:too_long`` (no de-identified column holds free text).
 Under the Safe Harbor profile a DATE/TIMESTAMP column is itself a finding.
 
 How values meet the dictionary: values and terms are normalised alike (lower case, every run of characters that
@@ -53,6 +54,8 @@ PLACEHOLDER = "local-(code|system)-[0-9]+"
 MIN_TERM_LENGTH = 4
 MAX_NGRAM = 6
 WHOLE_VALUE_KINDS = ("resource_id", "free_text")
+# No de-identified column holds free text: a longer string is itself a finding (and is not split into words).
+MAX_VALUE_LENGTH = 1000
 # Numbers with at least this many digits are compared with the digit terms (identifiers, phones, dates).
 MIN_NUMBER_DIGITS = 7
 SURROGATE = "[0-9a-f]{32}"
@@ -154,8 +157,11 @@ def match_values(
                 SELECT g.col, g.v, 'dictionary:' || t.kind
                 FROM (SELECT col, v, unnest({ngrams}) AS gram
                       FROM (SELECT col, v, string_split(norm, ' ') AS toks FROM _match
-                            WHERE NOT permitted AND NOT numbered_code AND contains(norm, ' '))) g
+                            WHERE NOT permitted AND NOT numbered_code AND contains(norm, ' ')
+                              AND length(v) <= {MAX_VALUE_LENGTH})) g
                 JOIN _scan_terms t ON t.term = g.gram AND t.tokens AND t.len >= {MIN_TERM_LENGTH}
+                UNION ALL
+                SELECT col, v, 'value:too_long' FROM _match WHERE length(v) > {MAX_VALUE_LENGTH}
                 UNION ALL {patterns})"""
     )
     return "_phi_hits"

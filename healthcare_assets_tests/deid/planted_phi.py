@@ -6,9 +6,9 @@ licence as an Encounter type, phone digits as a SNOMED code, name as a class cod
 written three ways as procedure codes); enumerated columns holding anything (gender = a surname, state = an
 address or a city with its ZIP); a system URI holding an MRN; an SSN's digits as a quantity; a type no view reads
 (DocumentReference) with system URIs holding a name, an SSN and a birth date, and a ``mailto:`` address; a JSON
-key that is a name; a local code system (a common code, a rare one, one that is a surname); and the false
-positive: a three-character resource id equal to a patient's ZIP3. Everything else is clean Synthea and must
-still be published.
+key that is a name; a 400 kB code of free text; a local code system (a common code, a rare one, one that is a
+surname); and the false positive: a three-character resource id equal to a patient's ZIP3. Everything else is
+clean Synthea and must still be published.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def write_planted(folder: Path, synthea_dir: Path) -> PlantedCorpus:
     named_key[SURNAME] = "see chart"  # 5: a JSON key that is a name (element presence is published)
     zip3_id = address["postalCode"][:3]
     short_id = own("Observation", where=quantity)  # 6: the false positive, a 3-character id equal to a ZIP3
-    planted_obs += [surname_code, mrn_value, ssn_quantity, uri_system, unit, named_key, short_id]
+    huge = own("Observation", where=quantity)
+    huge["code"]["coding"][0]["code"] = f"{GIVEN} {SURNAME} " * 20_000  # a 400 kB line: free text as a code
+    planted_obs += [surname_code, mrn_value, ssn_quantity, uri_system, unit, named_key, short_id, huge]
     # A local code system: a code used for six patients (kept when declared), a rare one, one that is a surname.
     for index, who in enumerate(ids[:6]):
         for code in ("GLU-POC", SURNAME) + (("RARE-7",) if index == 0 else ()):

@@ -91,10 +91,10 @@ def test_each_class_becomes_what_the_policy_says(planted_run: Run) -> None:
     # The declared local system: GLU-POC (6 patients) is kept, RARE-7 (1 patient) and the surname are not.
     observation = counts["deidentified_observation"]["code"]
     assert observation["rare_local_code"] == 1 and observation["matches_phi"] == 6
-    assert observation["invalid_code"] == 1 and observation["unknown_system"] == 1
+    assert observation["invalid_code"] == 2 and observation["unknown_system"] == 1  # surname, 400 kB text
     cells = _cells(planted_run)
     codes = cells[("deidentified_observation", "code")]
-    assert "GLU-POC" in codes and sum(1 for c in codes if str(c).startswith("local-code-")) == 3
+    assert "GLU-POC" in codes and sum(1 for c in codes if str(c).startswith("local-code-")) == 4
     assert [s for s in cells[("deidentified_observation", "code_system")] if s.startswith("local-system-")] == [
         "local-system-1"
     ]
@@ -171,6 +171,13 @@ def _leak(run: Run, tmp_path: Path, table: str, assignment: str, params: list) -
     con.execute(f"UPDATE t SET {assignment} WHERE rowid = 2", params)
     con.execute(f"COPY t TO '{staged[table]}' (FORMAT parquet)")
     return staged
+
+
+def test_free_text_is_a_finding_however_long(planted_run: Run, tmp_path: Path) -> None:
+    rules = scan_rules(planted_run.policy, SETTINGS)
+    staged = _leak(planted_run, tmp_path, "deidentified_procedure", "code = ?", ["x" * 5000])
+    result = scan_tables(duckdb.connect(), staged, planted_run.inventory, rules=rules)
+    assert [(f.column, f.detector) for f in result.findings] == [("code", "value:too_long")]
 
 
 def test_names_match_inside_longer_values_but_codes_keep_their_domain(planted_run: Run, tmp_path: Path) -> None:
