@@ -139,12 +139,21 @@ HL7_CODE_SYSTEMS = (
     "data-absent-reason", "referencerange-meaning", "observation-statistics", "location-physical-type",
     "practitioner-role", "service-category", "service-type", "consentcategorycodes", "coverage-class",
     "subscriber-relationship", "payeetype", "adjudication", "benefit-type", "ex-claimitemtype", "claimcareteamrole",
-    "ex-diagnosistype", "ex-serviceplace",
+    "ex-diagnosistype", "ex-serviceplace", "claiminformationcategory", "v2-0074",
 )  # fmt: skip
 for _id in HL7_CODE_SYSTEMS:
     KNOWN_SYSTEMS[HL7_TERMINOLOGY + _id] = CodeSystem(HL7_TERMINOLOGY + _id, f"HL7 {_id}", _hl7)
-# US Core and FHIR core code systems seen in coded elements.
+KNOWN_SYSTEMS["http://www.nubc.org/patient-discharge"] = CodeSystem(
+    "http://www.nubc.org/patient-discharge", "NUBC discharge status", lambda c: c in valuesets.NUBC_DISCHARGE_STATUS
+)
+# Public code systems of claims, imaging and language (Synthea and CMS Blue Button exports carry them), and US
+# Core and FHIR core code systems seen in coded elements; their codes are checked by the HL7 shape.
 for _uri in (
+    "https://bluebutton.cms.gov/resources/codesystem/adjudication",
+    "https://bluebutton.cms.gov/resources/variables/line_cms_type_srvc_cd",
+    "http://dicom.nema.org/resources/ontology/DCM",
+    "urn:ietf:bcp:47",
+    "urn:ietf:rfc:3986",
     "http://hl7.org/fhir/us/core/CodeSystem/condition-category",
     "http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type",
     "http://hl7.org/fhir/administrative-gender",

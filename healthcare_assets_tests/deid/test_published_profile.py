@@ -68,3 +68,10 @@ def test_unknown_types_in_failures_are_replaced(profiled) -> None:
     published = publish_profile(fake, reference_year=2026)
     assert "Quixleyfordish" not in " ".join(_strings(published))
     assert "Encounter->unknown-type-1" in published.failures[0]
+
+
+def test_clean_synthea_publishes_every_name_as_is(synthea_run) -> None:
+    result = profile_batch(synthea_run.batch)
+    published = publish_profile(result, reference_year=2026)
+    assert published.replaced == {"resource_types": 0, "elements": 0, "code_systems": 0}
+    check(published, synthea_run.batch)
