@@ -127,8 +127,10 @@ SPECS = _specs()
             blocking=True,
             description=(
                 "Residual-PHI scan of every string column: the batch's own names, identifiers, contacts, address "
-                "parts, ZIP5s, dates and resource ids, plus SSN/phone/e-mail/URL/IP/date patterns. Counts and "
-                "locations only, never values. Fails (and blocks downstream) on any finding."
+                "parts, ZIP5s, dates in every written form and resource ids, as whole values and inside longer "
+                "ones, plus SSN/phone/e-mail/URL/IP/date patterns; identifier digits in numeric columns. Runs "
+                "after coded values were checked against their domains. Counts and locations only, never "
+                "values. Fails (and blocks downstream) on any finding."
             ),
         )
         for spec in SPECS

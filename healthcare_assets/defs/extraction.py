@@ -199,10 +199,15 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
         "files": md_table(
             ["type", "file", "lines", "bytes", "sha256"],
             [
-                (public_type(f["type"]), f["path"] if public_type(f["type"]) == f["type"] else "(withheld)",
-                 f["lines"], f["bytes"], f["sha256"][:16])
+                (
+                    public_type(f["type"]),
+                    f["path"] if public_type(f["type"]) == f["type"] else "(withheld)",
+                    f["lines"],
+                    f["bytes"],
+                    f["sha256"][:16],
+                )
                 for f in files
-            ],  # fmt: skip
+            ],
         ),
         "manifest_sha256": landed.manifest_sha256,
         "batch_path": MetadataValue.path(str(landed.batch_dir)),
@@ -236,7 +241,7 @@ STRUCTURE_CHECK = "structural_integrity"
     group_name=GROUP,
     deps=["raw_fhir_ndjson"],
     partitions_def=export_batches,
-    code_version="fhir_profile-1",
+    code_version="fhir_profile-2",
     kinds={"duckdb"},
     tags={"zone": "phi"},
     description=(

@@ -276,9 +276,7 @@ def _scan_table(
     con.execute("CREATE OR REPLACE TEMP TABLE _scan_permitted (col VARCHAR, v VARCHAR)")
     if permitted_rows:
         con.executemany("INSERT INTO _scan_permitted VALUES (?, ?)", permitted_rows)
-    hits = match_values(
-        con, "_scan_values", "_scan_permitted", set(rules.id_columns.get(table, ())), rules.uris
-    )
+    hits = match_values(con, "_scan_values", "_scan_permitted", set(rules.id_columns.get(table, ())), rules.uris)
     for column, detector, n in con.execute(
         f"""SELECT h.col, h.detector, sum(s.n) FROM {hits} h JOIN _scan_values s ON s.col = h.col AND s.v = h.v
             GROUP BY ALL ORDER BY ALL"""

@@ -160,9 +160,7 @@ def _judge(
     return "invalid_code", "local-code"
 
 
-def _dictionary_hits(
-    con: duckdb.DuckDBPyConnection, candidates: list[tuple[_Decision, str]]
-) -> list[_Decision]:
+def _dictionary_hits(con: duckdb.DuckDBPyConnection, candidates: list[tuple[_Decision, str]]) -> list[_Decision]:
     """Well-formed codes that equal or hold a PHI value of the batch (the scan's own matching)."""
     if not candidates:
         return []

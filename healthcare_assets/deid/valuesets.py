@@ -48,9 +48,7 @@ CONDITION_VERIFICATION = frozenset(
 ACT_ENCOUNTER_CODE = frozenset({"AMB", "EMER", "FLD", "HH", "IMP", "ACUTE", "NONAC", "OBSENC", "PRENC", "SS", "VR"})
 
 # http://hl7.org/fhir/ValueSet/encounter-admit-source (preferred)
-ADMIT_SOURCE = frozenset(
-    {"hosp-trans", "emd", "outp", "born", "gp", "mp", "nursing", "psych", "rehab", "other"}
-)
+ADMIT_SOURCE = frozenset({"hosp-trans", "emd", "outp", "born", "gp", "mp", "nursing", "psych", "rehab", "other"})
 
 # http://hl7.org/fhir/ValueSet/encounter-discharge-disposition (example binding, the codes FHIR publishes)
 DISCHARGE_DISPOSITION = frozenset(
@@ -72,9 +70,7 @@ OBSERVATION_CATEGORY = frozenset(
 # http://hl7.org/fhir/ValueSet/condition-category (extensible), plus US Core's health-concern
 # (http://hl7.org/fhir/us/core/CodeSystem/condition-category) and the SNOMED CT concepts Synthea and some EHRs send
 # (439401001 Diagnosis, 55607006 Problem).
-CONDITION_CATEGORY = frozenset(
-    {"problem-list-item", "encounter-diagnosis", "health-concern", "439401001", "55607006"}
-)
+CONDITION_CATEGORY = frozenset({"problem-list-item", "encounter-diagnosis", "health-concern", "439401001", "55607006"})
 
 # http://hl7.org/fhir/us/core/ValueSet/omb-race-category (required for ombCategory), with its null flavors
 OMB_RACE = frozenset({"1002-5", "2028-9", "2054-5", "2076-8", "2106-3", "UNK", "ASKU"})
