@@ -98,6 +98,7 @@ def our_stage(batch: LandedBatch, type_counts: dict, work: Path) -> dict:
         "total_s": total,
         "timings": result.timings,
         "rows": sum(t.rows for t in result.tables.values()),
+        "replaced": sum(result.validation.replaced(t) for t in result.tables),
     }
 
 
@@ -156,6 +157,7 @@ def compare(label: str, batch: LandedBatch, work: Path, seed, ref_code: Path | N
     t_seed, resources = timed(lambda: seed_deidentify(batch, seed))
     t_bare, _ = timed(lambda: bare_read_json(batch), repeat=2)
     print(f"  {label}: stage timings {', '.join(f'{k} {v:.2f}s' for k, v in ours['timings'].items())}")
+    print(f"  {label}: values outside their domain (replaced): {ours['replaced']}")
     return [
         label,
         round(mb, 1),
