@@ -66,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--scope", default="system/*.read", help="system scopes, v1 (.read) or v2 (.rs)")
     bulk.add_argument("--token-url", help="token endpoint, when the server's .well-known cannot be read")
     bulk.add_argument("--ca-bundle", help="CA bundle for a private CA (TLS is always verified)")
+    bulk.add_argument(
+        "--fresh",
+        action="store_true",
+        help="abandon an interrupted export of the same request (DELETE on the server) instead of resuming it",
+    )
+    bulk.add_argument(
+        "--no-capability-check",
+        action="store_true",
+        help="do not read the server's CapabilityStatement (for servers whose statement is wrong)",
+    )
+    bulk.add_argument(
+        "--partial-export",
+        choices=["warn", "block"],
+        default="warn",
+        help="a partial export (the server reported failures) goes downstream with a warning, or is blocked",
+    )
     run.set_defaults(handler=_cmd_run)
 
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
@@ -120,11 +136,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         config = {"source": "synthetic", **synthetic_options(args)}
         kind = "synthetic"
-    batch_id = validate_batch_id(args.batch_id) if args.batch_id else new_batch_id(kind)
+    resumed = _unfinished_bulk_batch(args, config, paths) if kind == "bulk" and not args.batch_id else None
+    batch_id = validate_batch_id(args.batch_id) if args.batch_id else resumed or new_batch_id(kind)
+    if resumed:
+        print(f"healthcare-assets: resuming the interrupted export of batch {batch_id} (--fresh abandons it)")
     print(f"healthcare-assets: batch {batch_id} from {kind} into {paths.home}")
     with DagsterInstance.get() as instance:
         result = launch_batch(instance, batch_id, config, printer=lambda line: print(line, flush=True))
     _print_where(paths, dagster_home, batch_id)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not result.success or result.failed_checks:
         for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
             print(f"error: {problem}", file=sys.stderr)
@@ -132,9 +153,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unfinished_bulk_batch(args: argparse.Namespace, config: dict, paths: Paths) -> str | None:
+    """The batch of an interrupted export of the same request, so a plain re-run resumes it (not with --fresh)."""
+    if args.fresh:
+        return None
+    from healthcare_assets.defs.extraction import BulkConfig, build_bulk_source
+    from healthcare_assets.fhir.export_resume import find_unfinished
+
+    try:
+        source = build_bulk_source(BulkConfig(**config["bulk"]), paths.batches)
+    except (ValueError, OSError):
+        return None  # the run itself reports what is wrong with the options
+    unfinished = find_unfinished(paths.batches, source.request)
+    return unfinished[0].batch_id if unfinished else None
+
+
 def _bulk_config(args: argparse.Namespace) -> dict:
     """Only options the user gave; the asset's defaults (and environment variables) fill in the rest."""
     config: dict = {"level": args.level, "since": args.since, "key_env": args.key_env, "scope": args.scope}
+    if args.fresh:
+        config["fresh"] = True
+    if args.no_capability_check:
+        config["check_capabilities"] = False
+    if args.partial_export != "warn":
+        config["partial_export"] = args.partial_export
     optional = {
         "url": args.url,
         "group_id": args.group_id,

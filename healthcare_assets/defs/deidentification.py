@@ -30,6 +30,13 @@ from healthcare_assets.defs.audit import append_audit
 from healthcare_assets.defs.metadata import md_table
 from healthcare_assets.defs.partitions import export_batches
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.defs.tombstones import (
+    TOMBSTONE_SPEC,
+    publish_hook,
+    removed_totals,
+    tombstone_audit,
+    tombstone_result,
+)
 from healthcare_assets.deid import (
     Codebook,
     CodebookPseudonymizer,
@@ -40,6 +47,7 @@ from healthcare_assets.deid import (
 )
 from healthcare_assets.deid.attestation import SAFE_HARBOR_CATEGORIES, batch_totals, category_report
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
+from healthcare_assets.deid.tombstones import TOMBSTONE_TABLE
 from healthcare_assets.deid.validation import DEFAULT_MIN_PATIENTS, ValidationSettings
 from healthcare_assets.fhir.landing import load_batch
 from healthcare_assets.fhir.profile import load_profile
@@ -114,7 +122,7 @@ def _specs() -> list[AssetSpec]:
     return specs
 
 
-SPECS = _specs()
+SPECS = [*_specs(), TOMBSTONE_SPEC]  # the tombstones share the step's pseudonyms, scan and transaction
 
 
 @multi_asset(
@@ -169,12 +177,17 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
     )
     validation = result.validation
     staged = {name: table.path for name, table in result.tables.items()}
+    staged[TOMBSTONE_TABLE] = result.tombstones.path
     scan, inventory = result.scan, result.inventory
     hashes = {name: sha256_file(path) for name, path in staged.items()}
     warehouse = home.warehouse()
+    removed: dict[str, dict[str, int]] = {}  # tombstoned rows deleted, per table
     if scan.passed:
         published = warehouse.replace_partitions(
-            {name: f"SELECT * FROM read_parquet('{path}')" for name, path in staged.items()}, "batch_id", batch_id
+            {name: f"SELECT * FROM read_parquet('{path}')" for name, path in staged.items()},
+            "batch_id",
+            batch_id,
+            then=publish_hook(policy, views, paths.batches, batch_id, removed),
         )
     else:
         warehouse.replace_partitions({name: None for name in staged}, "batch_id", batch_id)
@@ -190,7 +203,11 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         "deidentify_export_batch",
         inputs={"manifest": batch.manifest_sha256, "profile": sha256_file(batch.batch_dir / "profile.json")},
         outputs=hashes if scan.passed else {},
-        counts={name: table.rows for name, table in result.tables.items()},
+        counts={
+            **{name: table.rows for name, table in result.tables.items()},
+            "tombstones": result.tombstones.rows,
+            **removed_totals(removed),
+        },
         details={
             "policy_version": policy.version,
             "profile": policy.profile.value,
@@ -203,6 +220,7 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
             "local_code_systems": len(settings.local_code_systems),
             "local_code_min_patients": settings.min_patients,
             "new_pseudonyms": result.new_pseudonyms,
+            "tombstones": tombstone_audit(result.tombstones, removed),
         },
     )
     for name, table in result.tables.items():
@@ -210,8 +228,9 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         yield MaterializeResult(
             asset_key=name,
             metadata={
-                "dagster/row_count": published.get(name, 0),
+                "dagster/row_count": published.get(name, 0) - removed.get(name, {}).get("this_batch", 0),
                 "rows_staged": table.rows,
+                "tombstoned_rows_removed": sum(removed.get(name, {}).values()),
                 "published": scan.passed,
                 "deid_policy_version": policy.version,
                 "deid_profile": policy.profile.value
@@ -256,6 +275,16 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                 )
             ],
         )
+
+    yield tombstone_result(
+        result.tombstones,
+        scan,
+        published.get(TOMBSTONE_TABLE, 0),
+        removed,
+        hashes[TOMBSTONE_TABLE],
+        record["hash"],
+        SCAN_CHECK,
+    )
 
 
 def _reasons(counts: dict[str, int]) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
@@ -35,6 +35,7 @@ class LaunchResult:
     success: bool
     failed_checks: list[str]
     errors: list[str]
+    warnings: list[str] = field(default_factory=list)  # checks that failed with WARN severity (not blocking)
 
 
 def launch_batch(
@@ -64,7 +65,7 @@ def launch_batch(
         )
     finally:
         watcher.stop()
-    return LaunchResult(result.run_id, result.success, watcher.failed_checks, watcher.errors)
+    return LaunchResult(result.run_id, result.success, watcher.failed_checks, watcher.errors, watcher.warnings)
 
 
 class _RunWatcher(threading.Thread):
@@ -74,6 +75,7 @@ class _RunWatcher(threading.Thread):
         self._stopping = threading.Event()
         self.failed_checks: list[str] = []
         self.errors: list[str] = []
+        self.warnings: list[str] = []
         self._step_started: dict[str, float] = {}
 
     def stop(self) -> None:
@@ -122,6 +124,9 @@ class _RunWatcher(threading.Thread):
             name = f"{data.asset_key.to_user_string()}:{data.check_name}"
             if data.passed:
                 self.printer(f"  ✔ check {name} passed")
+            elif data.severity == AssetCheckSeverity.WARN:  # reported, not blocking
+                self.warnings.append(f"check {name}: {data.description or ''}")
+                self.printer(f"  ⚠ check {name} warning: {data.description or ''}")
             else:
                 self.failed_checks.append(name)
                 self.printer(f"  ✘ check {name} FAILED: {data.description or ''}")

@@ -22,11 +22,12 @@ from typing import Any
 
 import duckdb
 
+from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import zip3_sql
 from healthcare_assets.deid.inventory import Inventory, build_inventory
 from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
-from healthcare_assets.deid.scan import ScanResult, scan_tables
+from healthcare_assets.deid.scan import ScanResult, ScanRules, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
 from healthcare_assets.deid.validation import Validation, ValidationSettings, scan_rules, validate_columns
 from healthcare_assets.fhir.landing import LandedBatch
@@ -65,6 +66,7 @@ class DeidResult:
     scan: ScanResult
     inventory: Inventory
     timings: dict[str, float] = field(default_factory=dict)
+    tombstones: tombstones.StagedTombstones | None = None  # deletions of an incremental export, staged
     validation: Validation = field(default_factory=Validation)
 
 
@@ -110,6 +112,8 @@ def deidentify_batch(
 
         tick = time.perf_counter()
         _collect_keys(con, policy)
+        # Tombstones hook: deleted ids are pseudonymized with the batch's keys (see tombstones.py).
+        deletions = tombstones.collect_deleted_keys(con, batch, {t.resource for t in policy.tables}, "_keys")
         mapping = pseudonymizer.map_keys(con, "_keys", batch_id)
         timings["pseudonyms"] = time.perf_counter() - tick
 
@@ -128,15 +132,16 @@ def deidentify_batch(
             staged[table.table], transformed[table.table] = _write_table(
                 con, table, mapping, policy, batch_id, staging, validation
             )
+        staged_tombstones = tombstones.stage_tombstones(con, mapping, batch_id, policy.version, staging, deletions)
         timings["write"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
         scan = scan_tables(
             con,
-            {name: t.path for name, t in staged.items()},
+            {**{name: t.path for name, t in staged.items()}, tombstones.TOMBSTONE_TABLE: staged_tombstones.path},
             inventory,
             policy.profile.is_safe_harbor,
-            rules=scan_rules(policy, settings),
+            rules=_with_tombstones(scan_rules(policy, settings), policy),
             terms_loaded=True,  # by validate_columns, in this connection
         )
         timings["scan"] = time.perf_counter() - tick
@@ -156,6 +161,7 @@ def deidentify_batch(
         scan=scan,
         inventory=inventory,
         timings=timings,
+        tombstones=staged_tombstones,
         validation=validation,
     )
 
@@ -284,6 +290,14 @@ def _extra_terms_sql(policy: Policy) -> str:
                     f"FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
                 )
     return " UNION ALL ".join(parts)
+
+
+def _with_tombstones(rules: ScanRules, policy: Policy) -> ScanRules:
+    """The tombstones table holds resource types of the views and surrogates."""
+    types = frozenset(t.resource.lower() for t in policy.tables)
+    rules.permitted[tombstones.TOMBSTONE_TABLE] = {"resource_type": types}
+    rules.id_columns[tombstones.TOMBSTONE_TABLE] = frozenset({"resource_key"})
+    return rules
 
 
 def patient_column(table: TablePolicy) -> str | None:

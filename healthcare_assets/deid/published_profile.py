@@ -108,17 +108,17 @@ def publish_profile(result: ProfileResult, reference_year: int) -> PublishedProf
         elements=_merge(
             [{**r, "resource_type": types(r["resource_type"]), "element": elements(r["element"])}
              for r in result.element_presence],
-            ("resource_type", "element"), ("present",), ("rate",),
+            ("resource_type", "element"), ("rate",),
         ),
         code_systems=_merge(
             [{**r, "resource_type": types(r["resource_type"]), "system": systems(r["system"])}
              for r in result.code_systems],
-            ("resource_type", "system"), ("occurrences",),
+            ("resource_type", "system"),
         ),
         references=_merge(
             [{**r, "source_type": types(r["source_type"]), "target_type": types(r["target_type"])}
              for r in result.references],
-            ("source_type", "target_type"), ("total", "dangling", "unexported"),
+            ("source_type", "target_type"),
         ),
         time_ranges=[
             {
@@ -216,18 +216,20 @@ def _fields(obj: Any) -> dict[str, Any]:
     return dict(obj.__dict__)
 
 
-def _merge(rows: list[dict[str, Any]], keys: tuple[str, ...], sums: tuple[str, ...], maxes: tuple[str, ...] = ()):
-    """Rows that became equal after replacement (two unknown elements never do; defensive) are added up."""
+def _merge(rows: list[dict[str, Any]], keys: tuple[str, ...], maxes: tuple[str, ...] = ()):
+    """Rows that became equal after replacement (two unknown types under one name never do; defensive): their
+    counts are added up (rates take the larger)."""
     merged: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[k] for k in keys)
         if key not in merged:
             merged[key] = dict(row)
             continue
-        for name in sums:
-            merged[key][name] += row[name]
-        for name in maxes:
-            merged[key][name] = max(merged[key][name], row[name])
+        for name, value in row.items():
+            if name in maxes:
+                merged[key][name] = max(merged[key][name], value)
+            elif name not in keys and isinstance(value, int | float) and not isinstance(value, bool):
+                merged[key][name] += value
     return list(merged.values())
 
 

@@ -74,12 +74,20 @@ def land_batch(
     # A resumable source (a Bulk export) continues where an interrupted attempt at this batch stopped.
     if staging.exists() and not (keep_staging or getattr(source, "resumable", False)):
         shutil.rmtree(staging)
+    if hasattr(source, "prepare_staging"):  # resume (or adopt, or with `fresh` abandon) an interrupted export
+        source.prepare_staging(batches_dir, staging, progress)
     ensure_private_dir(staging)
     ndjson_dir = ensure_private_dir(staging / "ndjson")
     side_dir = ensure_private_dir(staging / "side")
 
     started = datetime.now(UTC)
-    fetched = source.fetch(ndjson_dir, side_dir, progress)
+    try:
+        fetched = source.fetch(ndjson_dir, side_dir, progress)
+    except BaseException:
+        # An interrupted export stays for the next run to resume; a failed or cancelled one never stays behind.
+        if getattr(source, "resumable", False) and not keep_staging and not source.can_resume(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     progress("hashing and counting landed files")
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -108,6 +116,8 @@ def land_batch(
     _write_atomic(staging / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     final = batches_dir / batch_id
     _swap_into_place(staging, final)
+    if hasattr(source, "release"):  # a Bulk export's lock, held until the batch is in place
+        source.release(final)
     return LandedBatch(final, manifest)
 
 

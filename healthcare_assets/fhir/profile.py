@@ -28,6 +28,7 @@ import duckdb
 import orjson
 
 from healthcare_assets.config import private_file
+from healthcare_assets.fhir.compartment import COMPARTMENT_LEVELS, PATIENT_COMPARTMENT_R4, export_level
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.ndjson import lines_sql
 from healthcare_assets.warehouse.duckdb_store import sql_literal
@@ -63,6 +64,8 @@ class ProfileLimits:
 
     max_quarantine_rate: float = 0.01
     max_dangling_rate: float = 0.01
+    # Lines that are older copies of a resource sent again (Synthea repeats shared resources: about 1.4 %).
+    max_superseded_rate: float = 0.5
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -103,6 +106,7 @@ class ProfileResult:
     seconds: float
     failures: list[str] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
+    level: str | None = None  # Bulk export level (patient/group limit references to the patient compartment)
 
     @property
     def lines(self) -> int:
@@ -125,6 +129,10 @@ class ProfileResult:
         return self.quarantined / self.lines if self.lines else 0.0
 
     @property
+    def superseded_rate(self) -> float:
+        return self.superseded / self.lines if self.lines else 0.0
+
+    @property
     def references_total(self) -> int:
         return sum(r["total"] for r in self.references)
 
@@ -137,9 +145,14 @@ class ProfileResult:
         return sum(r["unexported"] for r in self.references)
 
     @property
+    def references_outside_compartment(self) -> int:
+        return sum(r.get("outside_compartment", 0) for r in self.references)
+
+    @property
     def dangling_rate(self) -> float:
-        """Dangling references among those whose target type the batch holds."""
-        total = self.references_total - self.references_unexported
+        """Dangling references among those that should resolve (target type in the batch and, for Patient and
+        Group exports, inside the patient compartment)."""
+        total = self.references_total - self.references_unexported - self.references_outside_compartment
         return self.references_dangling / total if total else 0.0
 
     @property
@@ -157,7 +170,9 @@ class ProfileResult:
             references_total=self.references_total,
             references_dangling=self.references_dangling,
             references_unexported=self.references_unexported,
+            references_outside_compartment=self.references_outside_compartment,
             dangling_rate=self.dangling_rate,
+            superseded_rate=self.superseded_rate,
             passed=self.passed,
         )
         return data
@@ -197,11 +212,12 @@ def profile_batch(
                    FROM agg WHERE kind = 'system' GROUP BY ALL ORDER BY 1, 3 DESC, 2""",
             ),
             time_ranges=_time_ranges(con),
-            references=_references(con),
+            references=_references(con, export_level(batch.manifest)),
             limits=limits,
             quarantine_file=str(Path(QUARANTINE_DIR) / "quarantine.ndjson"),
             bytes_read=sum(int(f["bytes"]) for f in batch.manifest["files"]),
             seconds=0.0,
+            level=export_level(batch.manifest),
         )
         _write_quarantine(con, batch_dir)
     finally:
@@ -390,28 +406,39 @@ def _time_ranges(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
-def _references(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def _references(con: duckdb.DuckDBPyConnection, level: str | None = None) -> list[dict[str, Any]]:
     """References by source and target type; contained (``#id``) ones are internal and not counted.
 
     A reference to a type the batch does not hold at all (an export asked for ``_type=Patient,Encounter``
     while encounters name their practitioners) cannot resolve by construction: it is counted as
-    ``unexported``, not as dangling. Dangling means the type is in the batch but the resource is not.
+    ``unexported``, not as dangling. In a Patient- or Group-level export (``level``), an unresolved reference
+    to a type outside the patient compartment (Practitioner, Organization, ...) is ``outside_compartment``:
+    the IG lets the server leave such resources out, or send only some. Dangling means the reference should
+    have resolved and did not.
     """
+    outside = "false"
+    if level in COMPARTMENT_LEVELS:
+        names = ", ".join(sql_literal(t) for t in sorted(PATIENT_COMPARTMENT_R4))
+        outside = f"(p.t IS NOT NULL AND k.id IS NULL AND p.t NOT IN ({names}))"
     return _rows(
         con,
-        """WITH refs AS (SELECT rt AS source_type, a AS t, b AS i, n FROM agg WHERE kind = 'ref'),
+        f"""WITH refs AS (SELECT rt AS source_type, a AS t, b AS i, n FROM agg WHERE kind = 'ref'),
             keys AS (SELECT DISTINCT rt, id FROM accepted),
             ids AS (SELECT DISTINCT id FROM accepted),
-            present AS (SELECT DISTINCT file_type AS t FROM files)
-            SELECT source_type, coalesce(p.t, '(any)') AS target_type, sum(n) AS total,
-                   coalesce(sum(n) FILTER (WHERE k.id IS NULL AND u.id IS NULL
-                                           AND (p.t IS NULL OR t.t IS NOT NULL)), 0) AS dangling,
-                   coalesce(sum(n) FILTER (WHERE p.t IS NOT NULL AND t.t IS NULL), 0) AS unexported
-            FROM refs p
-            LEFT JOIN present t ON t.t = p.t
-            LEFT JOIN keys k ON p.t IS NOT NULL AND k.rt = p.t AND k.id = p.i
-            LEFT JOIN ids u ON p.t IS NULL AND u.id = p.i
-            GROUP BY ALL ORDER BY 1, 2""",
+            present AS (SELECT DISTINCT file_type AS t FROM files),
+            classified AS (
+                SELECT source_type, p.t, n, {outside} AS outside,
+                       k.id IS NULL AND u.id IS NULL AND (p.t IS NULL OR t.t IS NOT NULL) AS unresolved,
+                       p.t IS NOT NULL AND t.t IS NULL AS unexported
+                FROM refs p
+                LEFT JOIN present t ON t.t = p.t
+                LEFT JOIN keys k ON p.t IS NOT NULL AND k.rt = p.t AND k.id = p.i
+                LEFT JOIN ids u ON p.t IS NULL AND u.id = p.i)
+            SELECT source_type, coalesce(t, '(any)') AS target_type, sum(n) AS total,
+                   coalesce(sum(n) FILTER (WHERE unresolved AND NOT outside), 0) AS dangling,
+                   coalesce(sum(n) FILTER (WHERE unexported AND NOT outside), 0) AS unexported,
+                   coalesce(sum(n) FILTER (WHERE outside), 0) AS outside_compartment
+            FROM classified GROUP BY ALL ORDER BY 1, 2""",
     )
 
 
@@ -457,6 +484,13 @@ def _failures(result: ProfileResult) -> list[str]:
         failures.append(
             f"dangling reference rate {result.dangling_rate:.4%} exceeds {limits.max_dangling_rate:.4%} "
             f"({result.references_dangling} of {result.references_total}; {dict(worst)})"
+        )
+    if result.superseded_rate > limits.max_superseded_rate:
+        by_type = sorted((t for t in result.types if t.superseded), key=lambda t: (-t.superseded, t.resource_type))
+        named = ", ".join(f"{t.resource_type}: {t.superseded} of {t.lines} lines" for t in by_type)
+        failures.append(
+            f"superseded line rate {result.superseded_rate:.4%} exceeds {limits.max_superseded_rate:.4%} "
+            f"({result.superseded} of {result.lines} lines are older copies of a resource sent again; {named})"
         )
     return failures
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -136,11 +136,18 @@ class SharedDuckDB:
                 written = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchall()[0]
         return int(written[0]) if written else 0
 
-    def replace_partitions(self, sources: dict[str, str | None], key_column: str, key_value: str) -> dict[str, int]:
+    def replace_partitions(
+        self,
+        sources: dict[str, str | None],
+        key_column: str,
+        key_value: str,
+        then: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+    ) -> dict[str, int]:
         """Replace one partition of several tables in ONE transaction: all are published, or none.
 
         ``sources`` maps table -> SELECT producing its rows (typically ``read_parquet`` of a staged file), or
-        None to only delete the partition's rows (a table whose output was withheld).
+        None to only delete the partition's rows (a table whose output was withheld). ``then`` runs last, in the
+        same transaction (for example applying a batch's tombstones).
         """
         key = quote_ident(key_column)
         written: dict[str, int] = {}
@@ -163,6 +170,8 @@ class SharedDuckDB:
                     written[table] = con.execute(
                         f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]
                     ).fetchall()[0][0]
+                if then is not None:
+                    then(con)
         return written
 
     def replace_partition(self, table: str, frame: Any, key_column: str, key_value: str) -> int:
@@ -173,6 +182,7 @@ class SharedDuckDB:
             try:
                 with transaction(con):
                     con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
+                    _add_missing_columns(con, table, "_incoming")
                     con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             finally:
@@ -199,3 +209,11 @@ class SharedDuckDB:
 
 # The de-identified zone's warehouse is the main shared file; the name says what it is for.
 Warehouse = SharedDuckDB
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
+    """A newer release may add a column to a small table (a profile aggregate): add it, NULL for older rows."""
+    have = {row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    for column, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {incoming}").fetchall():
+        if column not in have:
+            con.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(column)} {kind}")
