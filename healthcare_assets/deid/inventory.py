@@ -148,11 +148,7 @@ def build_inventory(
             UNION ALL
             SELECT 'zip', left(trim(value), 5) FROM _raw_values WHERE key = 'postalCode'
             UNION ALL
-            SELECT kind, term FROM _phi_extra WHERE kind NOT IN ('date', 'resource_id')
-            UNION ALL
-            SELECT 'date', f FROM (SELECT DISTINCT try_cast(term AS DATE) AS d FROM _phi_extra WHERE kind = 'date'),
-                unnest([{dates}]) AS u(f)
-            WHERE d IS NOT NULL"""
+            SELECT kind, term FROM _phi_extra WHERE kind NOT IN ('date', 'resource_id')"""
     )
     contacts = "(SELECT * FROM _phi_raw_terms WHERE kind = 'identifier_or_contact')"
     con.execute(
@@ -162,6 +158,12 @@ def build_inventory(
                 UNION ALL
                 -- Original ids (millions) match whole values only: lower case, not normalised (scan.py).
                 SELECT 'resource_id', lower(trim(term)) FROM _phi_extra WHERE kind = 'resource_id'
+                UNION ALL
+                -- Dates come out of strftime already in normal form (words and digits, single spaces).
+                SELECT 'date', lower(f) FROM (
+                    SELECT DISTINCT try_cast(term AS DATE) AS d FROM _phi_extra WHERE kind = 'date'),
+                    unnest([{dates}]) AS u(f)
+                WHERE d IS NOT NULL
                 UNION ALL
                 {digits.format(source=contacts)}
                 UNION ALL

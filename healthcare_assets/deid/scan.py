@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from healthcare_assets.deid.code_systems import KNOWN_SYSTEM_URIS, NUMBERED_CODE_SQL
 from healthcare_assets.deid.inventory import Inventory
@@ -273,9 +274,17 @@ def _scan_table(
             SELECT col, lower(trim(v)) AS v, count(*) AS n FROM {cells} WHERE NOT s GROUP BY ALL"""
     )
     permitted_rows = [(c, v) for c, values in rules.permitted.get(table, {}).items() for v in sorted(values)]
-    con.execute("CREATE OR REPLACE TEMP TABLE _scan_permitted (col VARCHAR, v VARCHAR)")
-    if permitted_rows:
-        con.executemany("INSERT INTO _scan_permitted VALUES (?, ?)", permitted_rows)
+    rows = pa.table(
+        {
+            "col": pa.array([c for c, _ in permitted_rows], pa.string()),
+            "v": pa.array([v for _, v in permitted_rows], pa.string()),
+        }
+    )
+    con.register("_scan_permitted_arrow", rows)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _scan_permitted AS SELECT * FROM _scan_permitted_arrow")
+    finally:
+        con.unregister("_scan_permitted_arrow")
     hits = match_values(con, "_scan_values", "_scan_permitted", set(rules.id_columns.get(table, ())), rules.uris)
     for column, detector, n in con.execute(
         f"""SELECT h.col, h.detector, sum(s.n) FROM {hits} h JOIN _scan_values s ON s.col = h.col AND s.v = h.v
