@@ -32,11 +32,12 @@ from healthcare_assets.defs.bulk_export import (
 from healthcare_assets.defs.metadata import md_table
 from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
-from healthcare_assets.deid.published_profile import PublishedProfile, public_type, publish_profile
+from healthcare_assets.deid.published_profile import PublishedProfile, publish_profile
 from healthcare_assets.deid.published_profile import check as check_published
 from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.export_coverage import plan_since
 from healthcare_assets.fhir.landing import land_batch, load_batch
+from healthcare_assets.fhir.ndjson import public_file_name, public_resource_type
 from healthcare_assets.fhir.profile import PROFILE_FILE, QUARANTINE_DIR, ProfileLimits, ProfileResult, profile_batch
 from healthcare_assets.fhir.screen import DEFAULT_MAX_LINE_BYTES, validate_max_line_bytes
 from healthcare_assets.fhir.sources import (
@@ -251,8 +252,8 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
             ["type", "file", "lines", "bytes", "sha256"],
             [
                 (
-                    public_type(f["type"]),
-                    f["path"] if public_type(f["type"]) == f["type"] else "(withheld)",
+                    public_resource_type(f["type"]),
+                    public_file_name(f["path"]),
                     f["lines"],
                     f["bytes"],
                     f["sha256"][:16],
@@ -268,7 +269,10 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
     if manifest["rejected_files"]:
         metadata["rejected_files_list"] = md_table(
             ["file", "type", "reason", "bytes"],
-            [(f["path"], f["type"] or "unknown", f["reason"], f["bytes"]) for f in manifest["rejected_files"]],
+            [
+                (public_file_name(f["path"]), public_resource_type(f["type"]), f["reason"], f["bytes"])
+                for f in manifest["rejected_files"]
+            ],
         )
     for key in ("index_stays", "readmission_rate", "oracle_auroc"):
         if key in manifest["details"]:
@@ -417,12 +421,16 @@ def _profile_metadata(result: ProfileResult, published: PublishedProfile, audit_
         ),
         "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
         "quarantine_first_lines": md_table(
-            ["file", "line", "reason"], [(q["file"], q["line"], q["reason_kind"]) for q in result.quarantine_sample]
+            ["file", "line", "reason"],
+            [(public_file_name(q["file"]), q["line"], q["reason_kind"]) for q in result.quarantine_sample],
         ),
         "max_line_bytes": result.max_line_bytes,
         "rejected_files": md_table(
             ["file", "type", "reason", "lines quarantined"],
-            [(r["path"], r["type"], r["reason"], r["lines"]) for r in result.rejected_files],
+            [
+                (public_file_name(r["path"]), public_resource_type(r["type"]), r["reason"], r["lines"])
+                for r in result.rejected_files
+            ],
         ),
         "code_systems": md_table(
             ["type", "system", "occurrences"],

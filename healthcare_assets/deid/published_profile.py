@@ -65,11 +65,6 @@ def is_element(resource_type: str, key: str) -> bool:
     return is_resource_type(resource_type) and r4_model().element(resource_type, name) is not None
 
 
-def public_type(name: str) -> str:
-    """A resource type as asset metadata may show it (no count: for listings outside the profile)."""
-    return name if is_resource_type(name) else "unknown-type"
-
-
 class _Numbering:
     """``<prefix>-<n>`` for the strings of one kind, numbered by descending count (then by hash)."""
 
