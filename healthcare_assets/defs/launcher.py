@@ -15,6 +15,7 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
+from healthcare_assets.defs.executor import DEFAULT_EXECUTOR, execution_config, start_step_server
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 
@@ -43,13 +44,20 @@ def launch_batch(
     source_config: Mapping[str, Any],
     printer: Printer = print,
     extra_run_config: Mapping[str, Any] | None = None,
+    executor: str = DEFAULT_EXECUTOR,
 ) -> LaunchResult:
-    """Register ``batch_id`` as a partition and materialize every batch asset for it."""
+    """Register ``batch_id`` as a partition and materialize every batch asset for it.
+
+    ``executor`` is ``forkserver`` (the job's default), ``spawn`` or ``in_process`` (see defs/executor.py).
+    """
+    if executor == "forkserver" and not start_step_server():
+        executor = "spawn"  # a stale fork server would run the steps with another process's environment
     instance.add_dynamic_partitions(EXPORT_BATCH_PARTITIONS, [batch_id])
     launch_id = f"{batch_id}-{time.time_ns()}"
     run_config: dict[str, Any] = {
         "ops": {"raw_fhir_ndjson": {"config": dict(source_config)}},
         "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+        "execution": execution_config(executor),
     }
     for key, value in (extra_run_config or {}).items():
         run_config.setdefault(key, {}).update(value)
