@@ -1,6 +1,6 @@
 """Where the Dagster instance and MLflow keep their records: embedded files by default, PostgreSQL when asked.
 
-``HEALTHCARE_ASSETS_POSTGRES_URL`` (``postgresql://user[:password]@host:port/database``) switches both:
+``HEALTHCARE_ASSETS_POSTGRES_URL`` (``postgresql+psycopg2://user[:password]@host:port/database``) switches both:
 
 - the Dagster instance (runs, event log, schedules and sensor state) to that database; the generated
   ``dagster.yaml`` names the variable, never its value, so no password is written to disk;
@@ -21,7 +21,9 @@ from healthcare_assets.config import Paths
 POSTGRES_URL_ENV = "HEALTHCARE_ASSETS_POSTGRES_URL"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 MLFLOW_DATABASE_SUFFIX = "_mlflow"
-_SCHEMES = ("postgresql", "postgresql+psycopg2")
+# Dagster's PostgreSQL event log needs the psycopg2 driver (with psycopg 3, SQLAlchemy 2.1's default for a plain
+# postgresql:// URL, its NOTIFY statement fails), so the URL names it.
+SCHEME = "postgresql+psycopg2"
 
 
 class StoreConfigError(ValueError):
@@ -44,13 +46,19 @@ def postgres_url() -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES:
+    if parts.scheme != SCHEME:
         raise StoreConfigError(
-            f"${POSTGRES_URL_ENV} must start with postgresql:// (got {parts.scheme or 'no scheme'}://)"
+            f"${POSTGRES_URL_ENV} must start with {SCHEME}:// (got {parts.scheme or 'no scheme'}://): Dagster's "
+            "event log on PostgreSQL needs the psycopg2 driver"
         )
     if not parts.path.strip("/"):
         raise StoreConfigError(f"${POSTGRES_URL_ENV} names no database: {redact(url)}")
     return url
+
+
+def libpq_url(url: str) -> str:
+    """The same URL for libpq and psycopg2 themselves, which know no ``+driver`` suffix."""
+    return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
 
 
 def database_name(url: str) -> str:
