@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from healthcare_assets.defs.executor import DEFAULT_EXECUTOR, EXECUTORS
+    from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, EXECUTORS
 
     parser = argparse.ArgumentParser(
         prog="healthcare-assets",
@@ -117,7 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.executor == "forkserver":  # the environment is final: steps' server imports while this process does
-        from healthcare_assets.defs.executor import start_step_server
+        from healthcare_assets.defs.fork_server import start_step_server
 
         start_step_server()
     from healthcare_assets.gc_tuning import imports_without_gc

@@ -15,7 +15,7 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
-from healthcare_assets.defs.executor import DEFAULT_EXECUTOR, execution_config, start_step_server
+from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, execution_config, start_step_server
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 
@@ -48,7 +48,7 @@ def launch_batch(
 ) -> LaunchResult:
     """Register ``batch_id`` as a partition and materialize every batch asset for it.
 
-    ``executor`` is ``forkserver`` (the job's default), ``spawn`` or ``in_process`` (see defs/executor.py).
+    ``executor`` is ``forkserver`` (the job's default), ``spawn`` or ``in_process`` (see defs/fork_server.py).
     """
     if executor == "forkserver" and not start_step_server():
         executor = "spawn"  # a stale fork server would run the steps with another process's environment

@@ -16,12 +16,8 @@ from dagster._core.system_config.objects import ResolvedRunConfig
 
 from healthcare_assets.config import HOME_ENV
 from healthcare_assets.definitions import defs
-from healthcare_assets.defs.executor import (
-    STEP_PRELOAD,
-    execution_config,
-    start_step_server,
-    warm_multiprocess_executor,
-)
+from healthcare_assets.defs.executor import warm_multiprocess_executor
+from healthcare_assets.defs.fork_server import STEP_PRELOAD, execution_config, start_step_server
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
 from healthcare_assets.defs.launcher import batch_pipeline_job
 
@@ -61,6 +57,13 @@ def test_a_run_can_still_choose_spawn_or_in_process() -> None:
 def test_unknown_executor_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown executor 'threads'"):
         execution_config("threads")
+
+
+def test_the_command_line_parser_does_not_import_dagster() -> None:
+    """Every command builds the parser; `run` starts the fork server before Dagster is imported."""
+    code = "import sys; from healthcare_assets.cli import _parser; _parser(); print('dagster' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
 
 
 def test_preloading_imports_the_code_location_and_leaves_the_collector_on() -> None:
