@@ -16,7 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from healthcare_assets.synthetic import SyntheticConfig, generate_cohort
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import save  # noqa: E402
+from healthcare_assets.synthetic import SyntheticConfig, generate_cohort  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         json.dump(report, sys.stdout, indent=2)
         print()
+        print(f"saved {save('synthetic_generation', report)}", file=sys.stderr)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

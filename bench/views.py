@@ -108,8 +108,9 @@ def _same_rows(path: Path) -> bool:
     return all(n == 0 for (n,) in con.sql(diff).fetchall())
 
 
-def _bench(label: str, base: Path, copies: int, tmp: Path) -> int:
-    """Every contender on ``copies`` copies of ``base`` (and the view on a quarter of them); prints a table."""
+def _bench(label: str, base: Path, copies: int, tmp: Path, saved: dict | None = None) -> int:
+    """Every contender on ``copies`` copies of ``base`` (and the view on a quarter of them); prints a table and
+    adds the numbers to ``saved`` (written to bench/results/views.json by ``main``)."""
     if not _same_rows(base):
         print(f"{label}: the view and the hand-written query disagree on the base file", file=sys.stderr)
         return 1
@@ -142,6 +143,15 @@ def _bench(label: str, base: Path, copies: int, tmp: Path) -> int:
             f"{name:<24} {r['rows']:>10,} {r['seconds']:>8.2f} {rates[name]:>8.1f} "
             f"{rates[name] / hand:>8.2f} {r['peak_mb']:>12.0f}"
         )
+    if saved is not None:
+        saved[label] = {
+            "mb": round(sizes[big], 1),
+            "contenders": [
+                {"contender": name, "rows": r["rows"], "seconds": r["seconds"], "mb_per_s": rates[name],
+                 "vs_hand": rates[name] / hand, "peak_rss_mb": r["peak_mb"]}
+                for name, _, r in results
+            ],
+        }  # fmt: skip
     return 0
 
 
@@ -170,9 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         base = tmp / "synthea.ndjson"
         with gzip.open(args.data / "Observation.ndjson.gz", "rb") as src, open(base, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        failed = _bench(f"synthea-x{args.scale}", base, args.scale, tmp)
+        saved: dict = {"scale": args.scale, "synthetic_patients": args.synthetic}
+        failed = _bench(f"synthea-x{args.scale}", base, args.scale, tmp, saved)
         if args.synthetic:
-            failed |= _bench(f"synthetic-{args.synthetic}", _synthetic_observations(args.synthetic, tmp), 1, tmp)
+            failed |= _bench(f"synthetic-{args.synthetic}", _synthetic_observations(args.synthetic, tmp), 1, tmp, saved)
+    sys.path.insert(0, str(REPO))
+    from bench.common import save
+
+    print(f"saved {save('views', saved)}")
     return failed
 
 

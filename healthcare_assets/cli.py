@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ from healthcare_assets.config import HOME_ENV, Paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the last line of a failure is its one-line cause (the stack only with --verbose)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if getattr(args, "home", None):
@@ -20,41 +23,94 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from healthcare_assets.errors import ConfigError, describe
+
+        sys.stdout.flush()
+        if getattr(args, "verbose", False):  # code locations only: the message may quote PHI
+            print(
+                "Traceback (most recent call last):\n" + "".join(traceback.format_tb(exc.__traceback__)),
+                file=sys.stderr,
+            )
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1  # 2: the arguments or the source were wrong
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless it has none or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS or default == []:
+            return text
+        if "default" in text.lower():
+            return text
+        return super()._get_help_string(action) or text
 
 
 def _parser() -> argparse.ArgumentParser:
     from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, EXECUTORS
+    from healthcare_assets.synthetic.config import SyntheticConfig
 
+    synthetic_defaults = SyntheticConfig()
     parser = argparse.ArgumentParser(
         prog="healthcare-assets",
         description="FHIR data to a validated, monitored, audited clinical risk model, as Dagster assets.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--home", help=f"data directory (default: ${HOME_ENV} or ./.healthcare_assets)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="on failure, also print the stack trace")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="land a new export batch and materialize it through every asset")
+    run = commands.add_parser(
+        "run", help="land a new export batch and materialize it through every asset", formatter_class=_HelpFormatter
+    )
     run.add_argument(
         "--source",
         choices=["synthetic", "ndjson", "bulk"],
         default="synthetic",
         help="where the batch comes from: the synthetic cohort, a folder of NDJSON, or a FHIR Bulk $export",
     )
-    run.add_argument("--patients", type=int, default=2000, help="synthetic: number of patients (default 2000)")
-    run.add_argument("--seed", type=int, default=42, help="synthetic: random seed (default 42)")
+    run.add_argument("--patients", type=int, default=2000, help="synthetic: number of patients (1 to 10,000,000)")
+    run.add_argument("--seed", type=int, default=42, help="synthetic: random seed (same seed, same cohort)")
     run.add_argument("--path", help="ndjson: folder of *.ndjson / *.ndjson.gz files (e.g. Synthea output)")
     run.add_argument("--batch-id", help="partition key for the batch (default: time-stamped and unique)")
     run.add_argument(
         "--executor",
         choices=EXECUTORS,
         default=DEFAULT_EXECUTOR,
-        help="how steps get a process: forked from a warm server (default), a fresh interpreter each, or all in one",
+        help="how steps get a process: forked from a warm server, a fresh interpreter each, or all in one",
     )
-    run.add_argument("--malformed-rate", type=float, help="synthetic: share of malformed lines")
-    run.add_argument("--duplicate-rate", type=float, help="synthetic: share of duplicated lines")
-    run.add_argument("--case-mix-shift", type=float, default=0.0, help="synthetic drift: older, sicker cohort")
-    run.add_argument("--creatinine-shift", type=float, default=0.0, help="synthetic drift: creatinine bias, mg/dL")
+    run.add_argument(
+        "--malformed-rate",
+        type=float,
+        metavar="P",
+        help="synthetic: chance, per line, of an extra malformed line after it "
+        f"(default: {synthetic_defaults.malformed_rate})",
+    )
+    run.add_argument(
+        "--duplicate-rate",
+        type=float,
+        metavar="P",
+        help="synthetic: chance, per resource, that its line is written twice "
+        f"(default: {synthetic_defaults.duplicate_rate})",
+    )
+    run.add_argument(
+        "--case-mix-shift", type=float, default=0.0, help="synthetic drift: older, sicker cohort (-2 to 3)"
+    )
+    run.add_argument(
+        "--creatinine-shift", type=float, default=0.0, help="synthetic drift: creatinine assay bias, mg/dL (-5 to 5)"
+    )
     run.add_argument("--icd10-dropped", action="store_true", help="synthetic drift: SNOMED-only conditions")
+    run.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="on failure, also print the stack trace"
+    )
     bulk = run.add_argument_group("bulk ($export from a FHIR server)")
     bulk.add_argument("--url", help="FHIR base URL (default $HEALTHCARE_ASSETS_BULK_URL)")
     bulk.add_argument("--level", choices=["system", "patient", "group"], default="system", help="export level")
@@ -74,65 +130,107 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--scope", default="system/*.read", help="system scopes, v1 (.read) or v2 (.rs)")
     bulk.add_argument("--token-url", help="token endpoint, when the server's .well-known cannot be read")
     bulk.add_argument("--ca-bundle", help="CA bundle for a private CA (TLS is always verified)")
+    bulk.add_argument(
+        "--fresh",
+        action="store_true",
+        help="abandon an interrupted export of the same request (DELETE on the server) instead of resuming it",
+    )
+    bulk.add_argument(
+        "--no-capability-check",
+        action="store_true",
+        help="do not read the server's CapabilityStatement (for servers whose statement is wrong)",
+    )
+    bulk.add_argument(
+        "--partial-export",
+        choices=["warn", "block"],
+        default="warn",
+        help="a partial export (the server reported failures) goes downstream with a warning, or is blocked",
+    )
     run.set_defaults(handler=_cmd_run)
 
-    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail", formatter_class=_HelpFormatter)
     audit_commands = audit.add_subparsers(title="audit commands", metavar="AUDIT_COMMAND")
-    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 and name the first bad record")
+    verify = audit_commands.add_parser(
+        "verify", help="check the hash chain; exit 1 and name the first bad record", formatter_class=_HelpFormatter
+    )
     verify.set_defaults(handler=_cmd_audit_verify)
-    show = audit_commands.add_parser("show", help="print the latest audit records")
-    show.add_argument("--limit", type=int, default=20)
+    show = audit_commands.add_parser("show", help="print the latest audit records", formatter_class=_HelpFormatter)
+    show.add_argument("--limit", type=int, default=20, help="how many of the latest records to print")
     show.set_defaults(handler=_cmd_audit_show)
 
-    views = commands.add_parser("views", help="SQL on FHIR v2 ViewDefinitions")
+    batches = commands.add_parser(
+        "batches", help="list export batches or remove one everywhere", formatter_class=_HelpFormatter
+    )
+    batches.set_defaults(handler=lambda _args: batches.print_help() or 2)
+    batches_commands = batches.add_subparsers(title="batches commands", metavar="BATCHES_COMMAND")
+    listing = batches_commands.add_parser(
+        "list",
+        help="every batch: its last run, whether it landed, lines, quarantined, warehouse rows",
+        formatter_class=_HelpFormatter,
+    )
+    listing.set_defaults(handler=_cmd_batches_list)
+    delete = batches_commands.add_parser(
+        "delete",
+        help="remove a batch: its partition, PHI-zone folder and warehouse rows (recorded in the audit ledger)",
+        formatter_class=_HelpFormatter,
+    )
+    delete.add_argument("batch_id", metavar="BATCH", help="the batch id (see: healthcare-assets batches list)")
+    delete.set_defaults(handler=_cmd_batches_delete)
+
+    views = commands.add_parser("views", help="SQL on FHIR v2 ViewDefinitions", formatter_class=_HelpFormatter)
     views_commands = views.add_subparsers(title="views commands", metavar="VIEWS_COMMAND")
     conformance = views_commands.add_parser(
-        "conformance", help="run an SQL on FHIR test-suite folder and write a report in its test-report format"
+        "conformance",
+        help="run an SQL on FHIR test-suite folder and write a report in its test-report format",
+        formatter_class=_HelpFormatter,
     )
     _views_conformance_arguments(conformance)
     conformance.set_defaults(handler=_cmd_views_conformance)
 
     dev = commands.add_parser(
-        "dev-fhir-server", help="serve a folder of NDJSON as a FHIR Bulk Data server on 127.0.0.1 (development)"
+        "dev-fhir-server",
+        help="serve a folder of NDJSON as a FHIR Bulk Data server on 127.0.0.1 (development)",
+        formatter_class=_HelpFormatter,
     )
     _dev_server_arguments(dev)
     dev.set_defaults(handler=_cmd_dev_fhir_server)
 
-    ui = commands.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`")
-    ui.add_argument("--port", type=int, default=3000)
+    ui = commands.add_parser(
+        "ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`", formatter_class=_HelpFormatter
+    )
+    ui.add_argument("--port", type=int, default=3000, help="TCP port of the UI on 127.0.0.1")
     ui.set_defaults(handler=_cmd_ui)
     return parser
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")  # Dagster preview/beta warnings would drown the progress lines
-    from healthcare_assets.defs.instance import prepare_dagster_home
-    from healthcare_assets.stores import StoreConfigError
+    from healthcare_assets.defs.instance import dagster_home_path, prepare_dagster_home
+    from healthcare_assets.gc_tuning import imports_without_gc
+    from healthcare_assets.stores import postgres_url
 
+    postgres_url()  # a bad HEALTHCARE_ASSETS_POSTGRES_URL fails before anything starts
     paths = Paths.from_env()
-    os.environ[HOME_ENV] = str(paths.home)  # step processes inherit the same data directory
-    try:
-        dagster_home = prepare_dagster_home(paths)
-    except StoreConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.executor == "forkserver":  # the environment is final: steps' server imports while this process does
+    # The environment steps see is final here (nothing is written yet): the steps' fork server starts now and
+    # imports Dagster and the project while this process does the same.
+    os.environ[HOME_ENV] = str(paths.home)
+    os.environ["DAGSTER_HOME"] = str(dagster_home_path(paths))
+    if args.executor == "forkserver":
         from healthcare_assets.defs.fork_server import start_step_server
 
         start_step_server()
-    from healthcare_assets.gc_tuning import imports_without_gc
-
     with imports_without_gc():  # a fifth faster, and no full garbage collection at exit
         import healthcare_assets.defs.preload  # noqa: F401  (the code location and the instance's storage)
         from healthcare_assets.defs.extraction import synthetic_options
         from healthcare_assets.defs.instance import open_instance
         from healthcare_assets.defs.launcher import launch_batch
+        from healthcare_assets.defs.preflight import check_source
+        from healthcare_assets.errors import ConfigError
         from healthcare_assets.fhir.landing import new_batch_id, validate_batch_id
 
     if args.source == "ndjson":
         if not args.path:
-            print("error: --source ndjson needs --path DIR", file=sys.stderr)
-            return 2
+            raise ConfigError("--source ndjson needs --path DIR (a folder of *.ndjson / *.ndjson.gz files)")
         config = {"source": "ndjson_dir", "path": str(Path(args.path).expanduser().resolve())}
         kind = "ndjson_dir"
     elif args.source == "bulk":
@@ -141,23 +239,70 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         config = {"source": "synthetic", **synthetic_options(args)}
         kind = "synthetic"
-    batch_id = validate_batch_id(args.batch_id) if args.batch_id else new_batch_id(kind)
+    try:
+        resumed = _unfinished_bulk_batch(args, config, paths) if kind == "bulk" and not args.batch_id else None
+        batch_id = validate_batch_id(args.batch_id) if args.batch_id else resumed or new_batch_id(kind)
+    except ValueError as exc:
+        raise ConfigError(f"--batch-id: {exc}") from None
+    # Everything that can be known before the run is checked before its partition is registered.
+    check_source(config)
+
+    dagster_home = prepare_dagster_home(paths)
+    verbose = getattr(args, "verbose", False)
+    if resumed:
+        print(f"healthcare-assets: resuming the interrupted export of batch {batch_id} (--fresh abandons it)")
     print(f"healthcare-assets: batch {batch_id} from {kind} into {paths.home}")
     with open_instance() as instance:
         result = launch_batch(
-            instance, batch_id, config, printer=lambda line: print(line, flush=True), executor=args.executor
+            instance,
+            batch_id,
+            config,
+            printer=lambda line: print(line, flush=True),
+            verbose=verbose,
+            executor=args.executor,
         )
-    _print_where(paths, dagster_home, batch_id)
-    if not result.success or result.failed_checks:
-        for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
-            print(f"error: {problem}", file=sys.stderr)
-        return 1
-    return 0
+    _print_summary(result.summary)
+    _print_where(paths, dagster_home, batch_id, result.summary)
+    sys.stdout.flush()
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if result.success and not result.failed_checks:
+        return 0
+    print(f"The batch stays listed as failed; remove it with: healthcare-assets batches delete {batch_id}", flush=True)
+    if verbose:
+        for stack in result.stacks:
+            print(stack, file=sys.stderr)
+    errors = result.errors or [f"run {result.run_id} failed (see it in the UI)"]
+    for later in errors[1:]:
+        print(f"  also: {later}", file=sys.stderr)
+    print(f"error: {errors[0]}", file=sys.stderr)  # the first failure is the cause; the last line says it
+    return 1
+
+
+def _unfinished_bulk_batch(args: argparse.Namespace, config: dict, paths: Paths) -> str | None:
+    """The batch of an interrupted export of the same request, so a plain re-run resumes it (not with --fresh)."""
+    if args.fresh:
+        return None
+    from healthcare_assets.defs.extraction import BulkConfig, build_bulk_source
+    from healthcare_assets.fhir.export_resume import find_unfinished
+
+    try:
+        source = build_bulk_source(BulkConfig(**config["bulk"]), paths.batches)
+    except (ValueError, OSError):
+        return None  # the run itself reports what is wrong with the options
+    unfinished = find_unfinished(paths.batches, source.request)
+    return unfinished[0].batch_id if unfinished else None
 
 
 def _bulk_config(args: argparse.Namespace) -> dict:
     """Only options the user gave; the asset's defaults (and environment variables) fill in the rest."""
     config: dict = {"level": args.level, "since": args.since, "key_env": args.key_env, "scope": args.scope}
+    if args.fresh:
+        config["fresh"] = True
+    if args.no_capability_check:
+        config["check_capabilities"] = False
+    if args.partial_export != "warn":
+        config["partial_export"] = args.partial_export
     optional = {
         "url": args.url,
         "group_id": args.group_id,
@@ -176,15 +321,40 @@ def _bulk_config(args: argparse.Namespace) -> dict:
     return config
 
 
-def _print_where(paths: Paths, dagster_home: Path, batch_id: str) -> None:
+def _print_summary(summary: dict) -> None:
+    """Lines, resources, quarantined and superseded counts of the batch, when the profile got that far."""
+    if "lines" not in summary:
+        return
+    reasons = summary.get("quarantine_reasons") or {}
+    detail = f" ({', '.join(f'{k} {v:,}' for k, v in sorted(reasons.items()))})" if reasons else ""
+    rejected = summary.get("rejected_files") or 0
     print(
-        f"""
-Where things are:
-  PHI zone (0700)        {paths.batch_dir(batch_id)}
-  warehouse (de-id zone) {paths.warehouse}
-  audit ledger           {paths.audit}   (verify: healthcare-assets audit verify)
-  Dagster instance       {dagster_home}
-Open the UI (runs above are listed there):
+        f"\nSummary: {summary['lines']:,} lines, {summary.get('dagster/row_count', 0):,} resources accepted, "
+        f"{summary.get('quarantined', 0):,} quarantined{detail}, "
+        f"{summary.get('superseded_duplicates', 0):,} superseded copies of a repeated id"
+        + (f"; {rejected} file(s) set aside whole (unknown type or damaged)" if rejected else "")
+    )
+
+
+def _print_where(paths: Paths, dagster_home: Path, batch_id: str, summary: dict | None = None) -> None:
+    """Only what exists: a batch that failed before landing has no folder to point at."""
+    rows = []
+    batch_dir = paths.batch_dir(batch_id)
+    if batch_dir.is_dir():
+        rows.append(("PHI zone (0700)", str(batch_dir)))
+        quarantine = batch_dir / "quarantine" / "quarantine.ndjson"
+        if quarantine.exists() and (summary or {}).get("quarantined"):
+            rows.append(("quarantined lines", f"{quarantine}   (PHI: stays in the PHI zone)"))
+    if paths.warehouse.exists():
+        rows.append(("warehouse (de-id zone)", str(paths.warehouse)))
+    if (paths.audit / "ledger.jsonl").exists():
+        rows.append(("audit ledger", f"{paths.audit}   (verify: healthcare-assets audit verify)"))
+    rows.append(("Dagster instance", str(dagster_home)))
+    print("\nWhere things are:")
+    for label, where in rows:
+        print(f"  {label:<22} {where}")
+    print(
+        f"""Open the UI (runs above are listed there):
   healthcare-assets ui                     # or: DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml
   then browse http://127.0.0.1:3000"""
     )
@@ -210,6 +380,70 @@ def _cmd_audit_show(args: argparse.Namespace) -> int:
             f"[{record.get('partition') or ''}] run={str(record.get('run_id') or '')[:8]} "
             f"by={record.get('actor')} {counts} hash={record['hash'][:16]}"
         )
+    return 0
+
+
+def _cmd_batches_list(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.batches import list_batches
+    from healthcare_assets.defs.instance import prepare_dagster_home
+
+    paths = Paths.from_env()
+    prepare_dagster_home(paths)
+    with DagsterInstance.get() as instance:
+        batches = list_batches(instance, paths)
+    if not batches:
+        print(f"no export batches in {paths.home}")
+        return 0
+    header = ("batch", "last run", "landed", "lines", "quarantined", "superseded", "warehouse rows", "source")
+
+    def show(value: object) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    rows = [
+        (
+            b.batch_id + ("" if b.registered else " (no partition)") + (" (staging left)" if b.staging else ""),
+            b.last_run or "never run",
+            show(b.landed),
+            show(b.lines),
+            show(b.quarantined),
+            show(b.superseded),
+            show(b.warehouse_rows),
+            b.source or "-",
+        )
+        for b in batches
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\nremove one: healthcare-assets batches delete BATCH")
+    return 0
+
+
+def _cmd_batches_delete(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.batches import delete_batch
+    from healthcare_assets.defs.instance import prepare_dagster_home
+
+    paths = Paths.from_env()
+    prepare_dagster_home(paths)
+    with DagsterInstance.get() as instance:
+        report = delete_batch(instance, paths, args.batch_id)
+    rows = sum(report.rows_deleted.values())
+    tables = ", ".join(f"{t} {n:,}" for t, n in sorted(report.rows_deleted.items()) if n) or "none"
+    print(f"deleted batch {report.batch_id}:")
+    print(f"  partition      {'removed' if report.partition_removed else 'was not registered'}")
+    print(f"  PHI zone       {', '.join(report.folders_removed) or 'no folder'} removed")
+    print(f"  warehouse      {rows:,} rows deleted ({tables})")
+    print(f"  audit ledger   delete_export_batch recorded ({report.audit_record[:16]})")
     return 0
 
 
@@ -239,20 +473,46 @@ def _cmd_dev_fhir_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
+    """``dagster dev -w workspace.yaml`` on the shared instance, so the code location keeps the name the
+    workspace gives it. Dagster 1.13 marks ``dagster dev`` as superseded by ``dg dev`` (the separate
+    dagster-dg-cli package and a ``[tool.dg]`` project layout), which itself runs ``dagster dev`` with a
+    generated workspace file; that one warning is silenced, nothing else."""
     from healthcare_assets.defs.instance import prepare_dagster_home
-    from healthcare_assets.stores import StoreConfigError
+    from healthcare_assets.errors import ConfigError
 
     paths = Paths.from_env()
     os.environ[HOME_ENV] = str(paths.home)
-    try:
-        prepare_dagster_home(paths)
-    except StoreConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    command = ["dagster", "dev", "-m", "healthcare_assets.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
-    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}")
-    os.execvp(command[0], command)
+    dagster_home = prepare_dagster_home(paths)
+    workspace = _workspace_file(dagster_home)
+    os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), SUPERSEDED_DEV_WARNING) if w)
+    beside = Path(sys.executable).parent / "dagster"  # the same environment, activated or not
+    executable = str(beside) if beside.exists() else shutil.which("dagster")
+    if executable is None:
+        raise ConfigError("the dagster command is not installed in this environment (bash deploy/quickstart.sh)")
+    command = ["dagster", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(args.port)]
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}", flush=True)
+    os.execv(executable, command)
     return 0  # not reached
+
+
+# The exact warning `dagster dev` prints (message start and category, for PYTHONWARNINGS).
+SUPERSEDED_DEV_WARNING = "ignore:Function `dev_command` is superseded:FutureWarning"
+WORKSPACE_FILE = "workspace.yaml"
+
+
+def _workspace_file(dagster_home: Path) -> Path:
+    """The repository's workspace.yaml when running from a checkout; else the same content, written once into
+    ``$DAGSTER_HOME`` (an installed package has no checkout beside it)."""
+    checkout = Path(__file__).resolve().parents[1] / WORKSPACE_FILE
+    if checkout.exists():
+        return checkout
+    generated = dagster_home / WORKSPACE_FILE
+    if not generated.exists():
+        generated.write_text(
+            "load_from:\n  - python_module:\n      module_name: healthcare_assets.definitions\n"
+            "      attribute: defs\n      location_name: healthcare_assets\n"
+        )
+    return generated
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 from healthcare_assets.config import Paths
+from healthcare_assets.errors import ConfigError
 
 POSTGRES_URL_ENV = "HEALTHCARE_ASSETS_POSTGRES_URL"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -26,7 +27,7 @@ MLFLOW_DATABASE_SUFFIX = "_mlflow"
 SCHEME = "postgresql+psycopg2"
 
 
-class StoreConfigError(ValueError):
+class StoreConfigError(ConfigError):
     """A store setting that cannot work; the message names the variable, never a password."""
 
 

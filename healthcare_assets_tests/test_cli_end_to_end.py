@@ -50,8 +50,8 @@ def test_run_reports_bad_input(data_home: Paths, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     done = _cli("run", "--source", "ndjson", "--path", str(empty), env=dict(os.environ))
-    assert done.returncode == 1
-    assert "no *.ndjson or *.ndjson.gz files" in done.stdout + done.stderr
+    assert done.returncode == 2  # checked before a partition is registered
+    assert done.stderr.splitlines()[-1] == f"error: {empty}: no *.ndjson or *.ndjson.gz files"
 
 
 def test_run_help_lists_sources() -> None:

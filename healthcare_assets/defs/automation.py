@@ -3,9 +3,11 @@
 Dagster schedules cannot add dynamic partitions, so the work is split: ``nightly_bulk_export`` runs the tiny
 ``register_bulk_export`` job, which adds a partition ``<time>-scheduled-bulk-<hex>``; ``scheduled_export_sensor``
 launches the batch pipeline once for every such partition not yet landed (the partition key is the run key,
-so a batch is never launched twice). The export is incremental: ``_since`` is the transactionTime of the last
-export from the same server. Both are off by default; the server comes from ``$HEALTHCARE_ASSETS_BULK_URL``
-(and the ``HEALTHCARE_ASSETS_BULK_*`` credentials), so nothing in the code location names a hospital.
+so a batch is never launched twice). The export is incremental: ``_since`` comes, per resource type, from the
+last export of the same server that covered it (``fhir/export_coverage.py``), and an export interrupted the night
+before is resumed (adopted) by the next night's batch instead of kicked off again. Both are off by default; the
+server comes from ``$HEALTHCARE_ASSETS_BULK_URL`` (and the ``HEALTHCARE_ASSETS_BULK_*`` credentials), so nothing
+in the code location names a hospital.
 """
 
 from dagster import (

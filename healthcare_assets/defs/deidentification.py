@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
     Config,
@@ -27,9 +26,17 @@ from pydantic import Field
 
 from healthcare_assets.audit.canonical import sha256_file
 from healthcare_assets.defs.audit import append_audit
+from healthcare_assets.defs.boundary import phi_boundary
 from healthcare_assets.defs.metadata import md_table
-from healthcare_assets.defs.partitions import export_batches
+from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.defs.tombstones import (
+    TOMBSTONE_SPEC,
+    publish_hook,
+    removed_totals,
+    tombstone_audit,
+    tombstone_result,
+)
 from healthcare_assets.deid import (
     Codebook,
     CodebookPseudonymizer,
@@ -38,15 +45,23 @@ from healthcare_assets.deid import (
     build_policy,
     deidentify_batch,
 )
-from healthcare_assets.deid.attestation import SAFE_HARBOR_CATEGORIES, batch_totals, category_report
+from healthcare_assets.deid.attestation import (
+    SAFE_HARBOR_CATEGORIES,
+    batch_totals,
+    category_report,
+    primary_tables,
+    profile_counts,
+)
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
+from healthcare_assets.deid.tombstones import TOMBSTONE_TABLE
+from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.landing import load_batch
 from healthcare_assets.fhir.profile import load_profile
 from healthcare_assets.fhir.views import catalog
 
 GROUP = "deidentification"
 SCAN_CHECK = "residual_phi_scan"
-CODE_VERSION = "deidentify-1"
+CODE_VERSION = "deidentify-2"
 STAGING_DIR = "deid_staging"
 
 
@@ -105,14 +120,14 @@ def _specs() -> list[AssetSpec]:
     return specs
 
 
-SPECS = _specs()
+SPECS = [*_specs(), TOMBSTONE_SPEC]  # the tombstones share the step's pseudonyms, scan and transaction
 
 
 @multi_asset(
     name="deidentified_tables",
     specs=SPECS,
     check_specs=[
-        AssetCheckSpec(
+        batch_check_spec(
             SCAN_CHECK,
             asset=spec.key,
             blocking=True,
@@ -126,6 +141,7 @@ SPECS = _specs()
     ],
     can_subset=False,
 )
+@phi_boundary
 def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home: DataHome):
     batch_id = context.partition_key
     paths = home.phi()
@@ -140,19 +156,24 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
     elif config.pseudonym_mode == "codebook":
         pseudonymizer = CodebookPseudonymizer(codebook)
     else:
-        raise ValueError(f"unknown pseudonym_mode {config.pseudonym_mode!r}; expected codebook or hmac")
+        raise ConfigError(f"unknown pseudonym_mode {config.pseudonym_mode!r}; expected codebook or hmac")
     reference = _reference_time(batch.manifest)
     staging = batch.batch_dir / STAGING_DIR
     result = deidentify_batch(
         batch, type_counts, views, policy, pseudonymizer, codebook, staging, reference, threads=config.threads
     )
     staged = {name: table.path for name, table in result.tables.items()}
+    staged[TOMBSTONE_TABLE] = result.tombstones.path
     scan, inventory = result.scan, result.inventory
     hashes = {name: sha256_file(path) for name, path in staged.items()}
     warehouse = home.warehouse()
+    removed: dict[str, dict[str, int]] = {}  # tombstoned rows deleted, per table
     if scan.passed:
         published = warehouse.replace_partitions(
-            {name: f"SELECT * FROM read_parquet('{path}')" for name, path in staged.items()}, "batch_id", batch_id
+            {name: f"SELECT * FROM read_parquet('{path}')" for name, path in staged.items()},
+            "batch_id",
+            batch_id,
+            then=publish_hook(policy, views, paths.batches, batch_id, removed),
         )
     else:
         warehouse.replace_partitions({name: None for name in staged}, "batch_id", batch_id)
@@ -160,15 +181,21 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         context.log.error(f"residual PHI found, nothing published for batch {batch_id}: {scan.summary()}")
     shutil.rmtree(staging, ignore_errors=True)
 
-    report = category_report(policy, result, inventory)
-    totals = batch_totals(report, inventory)
+    raw_counts = profile_counts(profile)
+    report = category_report(policy, result, inventory, raw_counts)
+    primary = primary_tables(policy)
+    totals = batch_totals(report, inventory, raw_counts, primary)
     record = append_audit(
         context,
         home,
         "deidentify_export_batch",
         inputs={"manifest": batch.manifest_sha256, "profile": sha256_file(batch.batch_dir / "profile.json")},
         outputs=hashes if scan.passed else {},
-        counts={name: table.rows for name, table in result.tables.items()},
+        counts={
+            **{name: table.rows for name, table in result.tables.items()},
+            "tombstones": result.tombstones.rows,
+            **removed_totals(removed),
+        },
         details={
             "policy_version": policy.version,
             "profile": policy.profile.value,
@@ -178,6 +205,7 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
             "scan": {"passed": scan.passed, "findings": [f.__dict__ for f in scan.findings]},
             "safe_harbor_categories": totals,
             "new_pseudonyms": result.new_pseudonyms,
+            "tombstones": tombstone_audit(result.tombstones, removed),
         },
     )
     for name, table in result.tables.items():
@@ -185,19 +213,34 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         yield MaterializeResult(
             asset_key=name,
             metadata={
-                "dagster/row_count": published.get(name, 0),
+                "dagster/row_count": published.get(name, 0) - removed.get(name, {}).get("this_batch", 0),
                 "rows_staged": table.rows,
+                "tombstoned_rows_removed": sum(removed.get(name, {}).values()),
                 "published": scan.passed,
                 "deid_policy_version": policy.version,
                 "deid_profile": policy.profile.value
                 + ("" if policy.profile.is_safe_harbor else " (NOT Safe Harbor: Expert Determination / DUA only)"),
                 "pseudonym_mode": pseudonymizer.mode,
                 "safe_harbor_categories": md_table(
-                    ["category", "rule", "present in raw", "transformed", "removed"],
+                    ["category", "rule", "values in the raw resources", "written transformed", "not selected"],
                     [
                         (c, SAFE_HARBOR_CATEGORIES[c][0], n["present"], n["transformed"], n["removed"])
+                        if name in primary
+                        else (
+                            c,
+                            SAFE_HARBOR_CATEGORIES[c][0],
+                            "(counted on its resource's table)",
+                            n["transformed"],
+                            "",
+                        )
                         for c, n in report[name].items()
                     ],
+                ),
+                "safe_harbor_counting": (
+                    "Value occurrences. In the raw resources: names, contacts, addresses and identifiers of person "
+                    "resources (inventory), and resource ids, references and values at the profile's time "
+                    "elements (profile). Written transformed: surrogates, hour offsets, ZIP3 values in this table. "
+                    "Not selected: present in the raw resources, absent from every column."
                 ),
                 "residual_phi_scan": scan.summary(name),
                 "parquet_sha256": hashes[name],
@@ -223,6 +266,16 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                 )
             ],
         )
+
+    yield tombstone_result(
+        result.tombstones,
+        scan,
+        published.get(TOMBSTONE_TABLE, 0),
+        removed,
+        hashes[TOMBSTONE_TABLE],
+        record["hash"],
+        SCAN_CHECK,
+    )
 
 
 def _reference_time(manifest: dict) -> datetime:

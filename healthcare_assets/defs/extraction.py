@@ -10,7 +10,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     MaterializeResult,
@@ -21,17 +20,27 @@ from pydantic import Field
 
 from healthcare_assets.audit.canonical import sha256_file
 from healthcare_assets.defs.audit import append_audit
+from healthcare_assets.defs.boundary import phi_boundary
+from healthcare_assets.defs.bulk_export import (
+    AUDITED_EVENTS,
+    EXPORT_CHECK_SPEC,
+    bulk_audit_details,
+    bulk_metadata,
+    export_check,
+)
 from healthcare_assets.defs.metadata import md_table
-from healthcare_assets.defs.partitions import export_batches
+from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.errors import ConfigError
+from healthcare_assets.fhir.export_coverage import plan_since
 from healthcare_assets.fhir.landing import land_batch, load_batch
 from healthcare_assets.fhir.profile import PROFILE_FILE, QUARANTINE_DIR, ProfileLimits, ProfileResult, profile_batch
+from healthcare_assets.fhir.screen import DEFAULT_MAX_LINE_BYTES, validate_max_line_bytes
 from healthcare_assets.fhir.sources import (
     BatchSource,
     BulkExportSource,
     NdjsonDirSource,
     SyntheticSource,
-    latest_transaction_time,
 )
 
 GROUP = "extraction"
@@ -45,6 +54,7 @@ BULK_URL_ENV = "HEALTHCARE_ASSETS_BULK_URL"
 BULK_CLIENT_ENV = "HEALTHCARE_ASSETS_BULK_CLIENT_ID"
 BULK_KID_ENV = "HEALTHCARE_ASSETS_BULK_KID"
 BULK_KEY_ENV = "HEALTHCARE_ASSETS_BULK_PRIVATE_KEY"
+PARTIAL_POLICIES = ("warn", "block")
 
 
 class BulkConfig(Config):
@@ -54,11 +64,16 @@ class BulkConfig(Config):
     url: str | None = Field(default=None, description=f"FHIR base URL; default ${BULK_URL_ENV}.")
     level: str = Field(default="system", description="system, patient or group.")
     group_id: str | None = Field(default=None, description="Group id for a group-level export.")
-    types: list[str] = Field(default=DEFAULT_BULK_TYPES, description="_type: resource types to export.")
+    types: list[str] | None = Field(
+        default=None,
+        description="_type: resource types to export, always requested. Unset: the types the views read and the "
+        "ones they reference, less those the server's CapabilityStatement does not list.",
+    )
     since: str = Field(
         default="auto",
-        description="auto: the transactionTime of the last export from this server (incremental); none; or an "
-        "instant such as 2026-01-01T00:00:00Z.",
+        description="auto: per type, from the last export of this server that covered it (the earliest of the "
+        "requested types; a type never exported means a full export); none; or an instant such as "
+        "2026-01-01T00:00:00Z.",
     )
     type_filters: list[str] = Field(default=[], description="_typeFilter queries.")
     client_id: str | None = Field(
@@ -74,6 +89,21 @@ class BulkConfig(Config):
     poll_timeout_s: float = Field(default=6 * 3600.0, description="Give up (and DELETE the job) after this.")
     max_attempts: int = Field(default=6, description="Tries per request (kick-off, poll error, file, token).")
     retry_initial_s: float = Field(default=1.0, description="First backoff delay when no Retry-After is sent.")
+    check_capabilities: bool = Field(
+        default=True,
+        description="Read the server's CapabilityStatement: warn about requested types it does not list (and drop "
+        "them from the default type list). Turn off for servers whose statement is wrong.",
+    )
+    fresh: bool = Field(
+        default=False,
+        description="Abandon an interrupted export of the same request (DELETE on the server, staging removed) "
+        "instead of resuming it.",
+    )
+    partial_export: str = Field(
+        default="warn",
+        description="An export whose error files report failures lands what was generated; warn: it goes "
+        "downstream with a failed WARN check; block: the check fails with ERROR and blocks downstream.",
+    )
 
 
 class RawFhirConfig(Config):
@@ -102,18 +132,26 @@ def synthetic_options(values: object) -> dict[str, object]:
     return options
 
 
+def synthetic_config(values: object):
+    """The generator's config from this config (or CLI arguments); its checks' messages quote only settings."""
+    from healthcare_assets.synthetic import SyntheticConfig, SyntheticConfigError
+
+    try:
+        return SyntheticConfig(**synthetic_options(values))
+    except SyntheticConfigError as exc:
+        raise ConfigError(f"synthetic: {exc}") from None
+
+
 def build_source(config: RawFhirConfig, batches_dir: Path | None = None, on_event=None) -> BatchSource:
     if config.source == "bulk":
         return build_bulk_source(config.bulk, batches_dir, on_event)
     if config.source == "ndjson_dir":
         if not config.path:
-            raise ValueError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
+            raise ConfigError("source ndjson_dir needs `path`: a folder of *.ndjson or *.ndjson.gz files")
         return NdjsonDirSource(Path(config.path))
     if config.source == "synthetic":
-        from healthcare_assets.synthetic import SyntheticConfig
-
-        return SyntheticSource(SyntheticConfig(**synthetic_options(config)))
-    raise ValueError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
+        return SyntheticSource(synthetic_config(config))
+    raise ConfigError(f"unknown source {config.source!r}; expected one of {', '.join(SOURCES)}")
 
 
 def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_event=None) -> BulkExportSource:
@@ -121,7 +159,7 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
 
     url = bulk.url or os.environ.get(BULK_URL_ENV)
     if not url:
-        raise ValueError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
+        raise ConfigError(f"source bulk needs the FHIR server's base URL: config bulk.url or ${BULK_URL_ENV}")
     client_id = bulk.client_id or os.environ.get(BULK_CLIENT_ENV)
     auth = None
     if client_id:
@@ -134,13 +172,17 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
             scope=bulk.scope,
             token_url=bulk.token_url,
         )
+    if bulk.partial_export not in PARTIAL_POLICIES:
+        raise ConfigError(f"bulk.partial_export must be warn or block, not {bulk.partial_export!r}")
+    explicit_types = bulk.types is not None
     request = BulkExportRequest(
-        base_url=url, level=bulk.level, group_id=bulk.group_id, types=tuple(bulk.types),
-        type_filters=tuple(bulk.type_filters),
+        base_url=url, level=bulk.level, group_id=bulk.group_id,
+        types=tuple(bulk.types if explicit_types else DEFAULT_BULK_TYPES), type_filters=tuple(bulk.type_filters),
     )  # fmt: skip
+    plan = plan_since(batches_dir, BulkExportSource(request).describe(), request) if batches_dir else None
     since = None if bulk.since in ("none", "") else bulk.since
     if since == "auto":
-        since = latest_transaction_time(batches_dir, BulkExportSource(request).describe()) if batches_dir else None
+        since = plan.since if plan else None
     if since:
         request = dataclasses.replace(request, since=since)
     settings = ClientSettings(
@@ -150,29 +192,34 @@ def build_bulk_source(bulk: BulkConfig, batches_dir: Path | None = None, on_even
             max_attempts=bulk.max_attempts,
             backoff=Backoff(initial=bulk.retry_initial_s, maximum=max(60.0, bulk.retry_initial_s)),
         ),
+        check_capabilities=bulk.check_capabilities,
+        drop_unlisted_types=not explicit_types,  # a user's explicit types are always requested
     )
-    return BulkExportSource(request, auth, settings, on_event=on_event)
+    return BulkExportSource(request, auth, settings, on_event=on_event, fresh=bulk.fresh, since_plan=plan)
 
 
 @asset(
     key="raw_fhir_ndjson",
     group_name=GROUP,
     partitions_def=export_batches,
-    code_version="raw_fhir_ndjson-1",
+    code_version="raw_fhir_ndjson-3",
     kinds={"fhir", "ndjson"},
     tags={"zone": "phi"},
     description=(
         "One FHIR export batch landed in the PHI zone (directory 0700): one NDJSON file per resource type "
-        "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256."
+        "and a manifest with source, batch id, time and per-file type, line count, size and SHA-256. Files "
+        "unusable as a whole (unknown type, damaged gzip) are set aside and listed for the profile to quarantine."
     ),
+    check_specs=[EXPORT_CHECK_SPEC],
 )
+@phi_boundary
 def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
 
     def audit_export_event(event) -> None:
-        """Bulk export kick-off, completion, restarts and cancellation go to the ledger as they happen."""
-        if event.kind in ("kickoff", "complete", "restart", "cancel"):
+        """Bulk export kick-off, completion, restarts, cancellation, adoption and abandonment go to the ledger."""
+        if event.kind in AUDITED_EVENTS:
             append_audit(context, home, f"bulk_export_{event.kind}", details=dict(event.data))
 
     source = build_source(config, paths.batches, on_event=audit_export_event)
@@ -185,7 +232,11 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
         "land_export_batch",
         outputs={"manifest": landed.manifest_sha256, **{f["path"]: f["sha256"] for f in files}},
         counts={k: v for k, v in manifest["totals"].items()},
-        details={"source": manifest["source"], "transaction_time": manifest["transaction_time"]},
+        details={
+            "source": manifest["source"],
+            "transaction_time": manifest["transaction_time"],
+            **(bulk_audit_details(manifest) if manifest["source"]["kind"] == "bulk" else {}),
+        },
     )
     metadata = {
         "batch_id": batch_id,
@@ -197,28 +248,38 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
             ["type", "file", "lines", "bytes", "sha256"],
             [(f["type"], f["path"], f["lines"], f["bytes"], f["sha256"][:16]) for f in files],
         ),
+        "rejected_files": len(manifest["rejected_files"]),
         "manifest_sha256": landed.manifest_sha256,
         "batch_path": MetadataValue.path(str(landed.batch_dir)),
         "audit_record": record["hash"],
     }
+    if manifest["rejected_files"]:
+        metadata["rejected_files_list"] = md_table(
+            ["file", "type", "reason", "bytes"],
+            [(f["path"], f["type"] or "unknown", f["reason"], f["bytes"]) for f in manifest["rejected_files"]],
+        )
     for key in ("index_stays", "readmission_rate", "oracle_auroc"):
         if key in manifest["details"]:
             metadata[f"synthetic_{key}"] = manifest["details"][key]
     if manifest["source"]["kind"] == "bulk":
-        details = manifest["details"]
-        metadata["transaction_time"] = manifest["transaction_time"]
-        metadata["since"] = manifest["source"].get("since") or "(full export)"
-        metadata["bulk_skipped_types"] = ", ".join(details["skipped_types"]) or "none"
-        metadata["bulk_error_files"] = len(details["error_files"])
-        metadata["bulk_deleted_files"] = len(details["deleted_files"])
-        metadata["bulk_resumed"] = details["resumed"]
-    return MaterializeResult(metadata=metadata)
+        metadata.update(bulk_metadata(manifest))
+    check = export_check(manifest, config.bulk.partial_export)
+    if not check.passed:
+        context.log.warning(f"export_completeness: {check.description}")
+    return MaterializeResult(metadata=metadata, check_results=[check])
 
 
 class ProfileConfig(Config):
     max_quarantine_rate: float = Field(default=0.01, description="Gate: quarantined lines / all lines.")
     max_dangling_rate: float = Field(default=0.01, description="Gate: unresolved references / references.")
+    max_superseded_rate: float = Field(
+        default=0.5, description="Gate: lines superseded by a later copy of the same resource / all lines."
+    )
     threads: int = Field(default=2, description="DuckDB threads for profiling.")
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        description="Lines longer than this (bytes) are quarantined unread as line_too_long (1 KiB to 256 MiB).",
+    )
 
 
 STRUCTURE_CHECK = "structural_integrity"
@@ -229,32 +290,40 @@ STRUCTURE_CHECK = "structural_integrity"
     group_name=GROUP,
     deps=["raw_fhir_ndjson"],
     partitions_def=export_batches,
-    code_version="fhir_profile-1",
+    code_version="fhir_profile-3",
     kinds={"duckdb"},
     tags={"zone": "phi"},
     description=(
         "Profile of one export batch computed by DuckDB straight from the NDJSON: resources per type, element "
-        "presence, code systems, time ranges, references. Unusable lines are quarantined with file, line and "
-        "reason; repeated ids are superseded by one copy. The structural check gates everything downstream."
+        "presence, code systems, time ranges, references. Unusable lines (not UTF-8, over the line limit, "
+        "malformed, wrong type, no id) are quarantined with file, line and reason; repeated ids are superseded "
+        "by one copy. The structural check gates everything downstream."
     ),
     check_specs=[
-        AssetCheckSpec(
+        batch_check_spec(
             STRUCTURE_CHECK,
             asset="fhir_profile",
             blocking=True,
             description=(
                 "Valid JSON objects, resourceType matching the file, ids present and unique per type after "
-                "superseding copies, references resolving; fails above the quarantine or dangling-reference limits."
+                "superseding copies, references resolving (in Patient/Group exports, references outside the patient "
+                "compartment are reported, not dangling); fails above the quarantine, dangling-reference or "
+                "superseded-line limits."
             ),
         )
     ],
 )
+@phi_boundary
 def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: DataHome) -> MaterializeResult:
     batch_id = context.partition_key
     paths = home.phi()
     batch = load_batch(paths.batch_dir(batch_id))
-    limits = ProfileLimits(config.max_quarantine_rate, config.max_dangling_rate)
-    result = profile_batch(batch, limits, threads=config.threads)
+    limits = ProfileLimits(config.max_quarantine_rate, config.max_dangling_rate, config.max_superseded_rate)
+    try:
+        validate_max_line_bytes(config.max_line_bytes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    result = profile_batch(batch, limits, threads=config.threads, max_line_bytes=config.max_line_bytes)
     _store_profile(home, batch_id, result)
     quarantine = batch.batch_dir / QUARANTINE_DIR
     record = append_audit(
@@ -273,6 +342,7 @@ def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: Da
             "superseded": result.superseded,
             "references": result.references_total,
             "dangling_references": result.references_dangling,
+            "outside_compartment_references": result.references_outside_compartment,
         },
         details={"structural_check_passed": result.passed, "failures": result.failures, "limits": asdict(limits)},
     )
@@ -286,6 +356,9 @@ def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: Da
             "max_quarantine_rate": limits.max_quarantine_rate,
             "dangling_rate": result.dangling_rate,
             "max_dangling_rate": limits.max_dangling_rate,
+            "superseded_rate": result.superseded_rate,
+            "max_superseded_rate": limits.max_superseded_rate,
+            "outside_compartment_references": result.references_outside_compartment,
             "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
             "superseded_by_type": MetadataValue.json(result.duplicates),
         },
@@ -306,11 +379,21 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
         "dangling_references": result.references_dangling,
         "dangling_rate": round(result.dangling_rate, 6),
         "unexported_type_references": result.references_unexported,
+        "outside_compartment_references": result.references_outside_compartment,
+        "superseded_rate": round(result.superseded_rate, 6),
         "types": md_table(
             ["type", "files", "lines", "resources", "quarantined", "superseded"],
             [(t.resource_type, t.files, t.lines, t.accepted, t.quarantined, t.superseded) for t in result.types],
         ),
         "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
+        "quarantine_first_lines": md_table(
+            ["file", "line", "reason"], [(q["file"], q["line"], q["reason_kind"]) for q in result.quarantine_sample]
+        ),
+        "max_line_bytes": result.max_line_bytes,
+        "rejected_files": md_table(
+            ["file", "type", "reason", "lines quarantined"],
+            [(r["path"], r["type"], r["reason"], r["lines"]) for r in result.rejected_files],
+        ),
         "code_systems": md_table(
             ["type", "system", "occurrences"],
             [(r["resource_type"], r["system"], r["occurrences"]) for r in result.code_systems],
@@ -328,9 +411,10 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
             ],
         ),
         "references_by_type": md_table(
-            ["from", "to", "references", "dangling", "type not in batch"],
+            ["from", "to", "references", "dangling", "type not in batch", "outside compartment"],
             [
                 (r["source_type"], r["target_type"], r["total"], r["dangling"], r["unexported"])
+                + (r["outside_compartment"],)
                 for r in result.references
             ],
         ),

@@ -41,9 +41,14 @@ def dagster_yaml() -> str:
     return f"{GENERATED}. Runs, event logs and schedules live in PostgreSQL.\n{body}{DAGSTER_POSTGRES_STORAGE}"
 
 
+def dagster_home_path(paths: Paths) -> Path:
+    """``$DAGSTER_HOME`` when set, else ``<data dir>/dagster`` (nothing is created)."""
+    return Path(os.environ.get("DAGSTER_HOME") or paths.dagster_home).resolve()
+
+
 def prepare_dagster_home(paths: Paths) -> Path:
     """Use ``$DAGSTER_HOME`` when set, else ``<data dir>/dagster``; make sure its dagster.yaml is current."""
-    home = Path(os.environ.get("DAGSTER_HOME") or paths.dagster_home).resolve()
+    home = dagster_home_path(paths)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     wanted = dagster_yaml()

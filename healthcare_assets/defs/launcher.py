@@ -2,7 +2,10 @@
 
 The job runs through ``execute_job`` with the definitions' own executor (multiprocess), exactly as a run
 launched from the UI would, so it appears in the UI's run list. A watcher thread follows the run's event log
-and prints one line per step, materialization, check and log message.
+and prints one line per step, materialization, check and log message, and collects what the command line
+reports at the end: each failure's one-line cause (a Failure's description, else the innermost error), the
+counts a user should see (lines, quarantined, superseded, rejected files), and, for ``--verbose``, the stack.
+Dagster's own console logger is silenced unless verbose, so a failure is not printed as 60 lines of trace.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
 from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, execution_config, start_step_server
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
@@ -35,7 +38,10 @@ class LaunchResult:
     run_id: str
     success: bool
     failed_checks: list[str]
-    errors: list[str]
+    errors: list[str]  # one line each: "<step>: <cause>" or "blocking check <asset>:<check> failed: <why>"
+    warnings: list[str] = field(default_factory=list)  # checks that failed with WARN severity (not blocking)
+    stacks: list[str] = field(default_factory=list)  # the failures' stack traces (code locations, no data)
+    summary: dict[str, Any] = field(default_factory=dict)  # counts from the extraction assets' metadata
 
 
 def launch_batch(
@@ -44,9 +50,11 @@ def launch_batch(
     source_config: Mapping[str, Any],
     printer: Printer = print,
     extra_run_config: Mapping[str, Any] | None = None,
+    verbose: bool = False,
     executor: str = DEFAULT_EXECUTOR,
 ) -> LaunchResult:
-    """Register ``batch_id`` as a partition and materialize every batch asset for it.
+    """Register ``batch_id`` as a partition and materialize every batch asset for it (check the source with
+    ``preflight.check_source`` first: a partition, once added, stays until ``batches delete``).
 
     ``executor`` is ``forkserver`` (the job's default), ``spawn`` or ``in_process`` (see defs/fork_server.py).
     """
@@ -56,7 +64,8 @@ def launch_batch(
     launch_id = f"{batch_id}-{time.time_ns()}"
     run_config: dict[str, Any] = {
         "ops": {"raw_fhir_ndjson": {"config": dict(source_config)}},
-        "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+        # The watcher prints every event; Dagster's console logger would add each failure's full trace.
+        "loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}},
         "execution": execution_config(executor),
     }
     for key, value in (extra_run_config or {}).items():
@@ -72,7 +81,15 @@ def launch_batch(
         )
     finally:
         watcher.stop()
-    return LaunchResult(result.run_id, result.success, watcher.failed_checks, watcher.errors)
+    return LaunchResult(
+        result.run_id,
+        result.success,
+        watcher.failed_checks,
+        watcher.errors,
+        watcher.warnings,
+        watcher.stacks,
+        watcher.summary,
+    )
 
 
 class _RunWatcher(threading.Thread):
@@ -82,6 +99,9 @@ class _RunWatcher(threading.Thread):
         self._stopping = threading.Event()
         self.failed_checks: list[str] = []
         self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.stacks: list[str] = []
+        self.summary: dict[str, Any] = {}
         self._step_started: dict[str, float] = {}
 
     def stop(self) -> None:
@@ -123,25 +143,62 @@ class _RunWatcher(threading.Thread):
         elif kind == DagsterEventType.ASSET_MATERIALIZATION:
             mat = event.step_materialization_data.materialization
             rows = mat.metadata.get("dagster/row_count")
-            suffix = f" ({rows.value:,} rows)" if rows is not None else ""
-            self.printer(f"  ✔ {mat.asset_key.to_user_string()} materialized{suffix}")
+            suffix = f" ({rows.value:,} row{'' if rows.value == 1 else 's'})" if rows is not None else ""
+            key = mat.asset_key.to_user_string()
+            for name in SUMMARY_FIELDS.get(key, ()):
+                if name in mat.metadata:
+                    self.summary[name] = mat.metadata[name].value
+            if key == "fhir_profile" and "quarantined" in mat.metadata:
+                suffix += f", {mat.metadata['quarantined'].value:,} lines quarantined"
+            self.printer(f"  ✔ {key} materialized{suffix}")
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             data = event.event_specific_data
             name = f"{data.asset_key.to_user_string()}:{data.check_name}"
             if data.passed:
                 self.printer(f"  ✔ check {name} passed")
+            elif data.severity == AssetCheckSeverity.WARN:  # reported, not blocking
+                self.warnings.append(f"check {name}: {data.description or ''}")
+                self.printer(f"  ⚠ check {name} warning: {data.description or ''}")
             else:
                 self.failed_checks.append(name)
+                self.errors.append(f"blocking check {name} failed: {data.description or 'no description'}")
                 self.printer(f"  ✘ check {name} FAILED: {data.description or ''}")
         elif kind == DagsterEventType.STEP_SUCCESS:
             took = entry.timestamp - self._step_started.get(step, entry.timestamp)
             self.printer(f"  < {step} done in {took:.1f} s")
         elif kind == DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else "unknown error"
-            self.errors.append(f"{step}: {message}")
-            self.printer(f"  ✘ {step} failed: {message}")
+            cause = one_line_cause(event.step_failure_data)
+            if cause.startswith("DagsterAssetCheckFailedError"):  # the failed check was reported already
+                self.printer(f"  ✘ {step} stopped: a blocking check failed")
+                return
+            self.errors.append(f"{step}: {cause}")
+            if event.step_failure_data.error is not None:
+                self.stacks.append(f"{step}:\n{event.step_failure_data.error.to_string()}")
+            self.printer(f"  ✘ {step} failed: {cause}")
         elif kind == DagsterEventType.STEP_SKIPPED:
             self.printer(f"  - {step} skipped (an upstream step failed or a blocking check failed)")
         elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
             self.printer(f"run {entry.run_id} {'succeeded' if kind == DagsterEventType.RUN_SUCCESS else 'FAILED'}")
+
+
+# Metadata the command line sums up after a run (counts only).
+SUMMARY_FIELDS = {
+    "raw_fhir_ndjson": ("rejected_files",),
+    "fhir_profile": ("lines", "dagster/row_count", "quarantined", "superseded_duplicates", "quarantine_reasons"),
+}
+
+
+def one_line_cause(failure: Any) -> str:
+    """A failed step's cause in one line: a Failure's description (what ``phi_boundary`` raises), else the
+    innermost error's message without its module path."""
+    user = getattr(failure, "user_failure_data", None)
+    if user is not None and user.description:
+        return user.description.strip().splitlines()[0]
+    error = failure.error
+    if error is None:
+        return "unknown error"
+    while error.cause is not None:
+        error = error.cause
+    message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+    head, sep, rest = message.partition(": ")
+    return f"{head.rsplit('.', 1)[-1]}: {rest}" if sep and "." in head and " " not in head else message

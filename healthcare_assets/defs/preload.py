@@ -15,6 +15,7 @@ import importlib
 import os
 
 from healthcare_assets.gc_tuning import imports_without_gc
+from healthcare_assets.stores import POSTGRES_URL_ENV
 
 # What DagsterInstance.from_ref and its schema check import lazily, whatever the storage.
 _INSTANCE_MODULES = (
@@ -33,8 +34,10 @@ def _import_instance_storage() -> None:
     from dagster._serdes.config_class import ConfigurableClassData
 
     modules = list(_INSTANCE_MODULES)
+    if os.environ.get(POSTGRES_URL_ENV):  # the dagster.yaml may not be written yet on a first run
+        modules.append("dagster_postgres")
     home = os.environ.get("DAGSTER_HOME")
-    if home and os.path.isdir(home):
+    if home and os.path.isfile(os.path.join(home, "dagster.yaml")):
         ref = InstanceRef.from_dir(home)  # reads dagster.yaml; creates nothing
         modules += [v.module_name for v in ref._asdict().values() if isinstance(v, ConfigurableClassData)]
     for name in modules:

@@ -3,6 +3,8 @@ per table that go into the asset metadata and the audit ledger."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from healthcare_assets.deid.engine import DeidResult
 from healthcare_assets.deid.inventory import Inventory
 from healthcare_assets.deid.policy import Policy
@@ -49,16 +51,49 @@ _TRANSFORM_CATEGORY = {
 }
 
 
-def category_report(policy: Policy, result: DeidResult, inventory: Inventory) -> dict[str, dict[str, dict[str, int]]]:
+def profile_counts(profile: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Values the profile counted in the raw resources, per type, in the categories the inventory leaves out:
+    ``dates`` (values at the profile's time elements) and ``other_unique_identifiers`` (resource ids and
+    references). With them, present and transformed count the same things: value occurrences."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in profile.get("time_ranges", []):
+        by_type = counts.setdefault(row["resource_type"], {})
+        by_type["dates"] = by_type.get("dates", 0) + int(row["present"])
+    for row in profile.get("types", []):
+        by_type = counts.setdefault(row["resource_type"], {})
+        by_type["other_unique_identifiers"] = by_type.get("other_unique_identifiers", 0) + int(row["accepted"])
+    for row in profile.get("references", []):
+        by_type = counts.setdefault(row["source_type"], {})
+        by_type["other_unique_identifiers"] = by_type.get("other_unique_identifiers", 0) + int(row["total"])
+    return counts
+
+
+def primary_tables(policy: Policy) -> set[str]:
+    """Tables named after their resource (``observation``, not ``observation_component``): they carry the raw
+    counts of their resource."""
+    return {t.table for t in policy.tables if t.view.replace("_", "") == t.resource.lower()}
+
+
+def category_report(
+    policy: Policy,
+    result: DeidResult,
+    inventory: Inventory,
+    raw_counts: dict[str, dict[str, int]] | None = None,
+) -> dict[str, dict[str, dict[str, int]]]:
     """Per table and category: values present in the raw resources, transformed into the table, removed.
 
     Raw counts belong to the table named after the resource (``observation`` for Observation), so a second view
-    of the same resource (``observation_component``) reports only what it transformed.
+    of the same resource (``observation_component``) reports only what it transformed. ``raw_counts`` (from
+    ``profile_counts``) adds the dates, ids and references the inventory does not count, so that "present"
+    and "transformed" count the same kind of thing.
     """
     report: dict[str, dict[str, dict[str, int]]] = {}
+    primary = primary_tables(policy)
     for table in policy.tables:
-        primary = table.view.replace("_", "") == table.resource.lower()
-        present = dict(inventory.category_counts.get(table.resource, {})) if primary else {}
+        present = dict(inventory.category_counts.get(table.resource, {})) if table.table in primary else {}
+        if table.table in primary:
+            for category, count in (raw_counts or {}).get(table.resource, {}).items():
+                present[category] = present.get(category, 0) + count
         transformed: dict[str, int] = {}
         for transform, count in result.transformed.get(table.table, {}).items():
             category = _TRANSFORM_CATEGORY.get(transform)
@@ -73,14 +108,24 @@ def category_report(policy: Policy, result: DeidResult, inventory: Inventory) ->
     return report
 
 
-def batch_totals(report: dict[str, dict[str, dict[str, int]]], inventory: Inventory) -> dict[str, dict[str, int]]:
-    """All 18 categories for the whole batch (every resource type, including those no view reads)."""
+def batch_totals(
+    report: dict[str, dict[str, dict[str, int]]],
+    inventory: Inventory,
+    raw_counts: dict[str, dict[str, int]] | None = None,
+    primary: set[str] | None = None,
+) -> dict[str, dict[str, int]]:
+    """All 18 categories for the whole batch (every resource type, including those no view reads).
+
+    With ``primary`` (``primary_tables(policy)``), "transformed" sums only the tables named after their
+    resource: a second view (``observation_component``) writes copies of values its resource's table counted."""
     present: dict[str, int] = {}
-    for counts in inventory.category_counts.values():
+    for counts in [*inventory.category_counts.values(), *(raw_counts or {}).values()]:
         for category, count in counts.items():
             present[category] = present.get(category, 0) + count
     transformed: dict[str, int] = {}
-    for rows in report.values():
+    for table, rows in report.items():
+        if primary is not None and table not in primary:
+            continue
         for category, numbers in rows.items():
             transformed[category] = transformed.get(category, 0) + numbers["transformed"]
     return {

@@ -22,14 +22,16 @@ from typing import Any
 
 import duckdb
 
+from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import STATE_VALUES, zip3_sql
 from healthcare_assets.deid.inventory import Inventory, build_inventory
 from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
 from healthcare_assets.deid.scan import ScanResult, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
+from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.landing import LandedBatch
-from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR
+from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, readable_files
 from healthcare_assets.fhir.views import TableSource, ViewDefinition, compile_view, load_view, plan_view
 from healthcare_assets.warehouse.duckdb_store import quote_ident as q
 from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
@@ -37,7 +39,7 @@ from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 
 
-class DeidError(RuntimeError):
+class DeidError(CleanError, RuntimeError):
     """The batch cannot be de-identified safely; the message says which resource type or file."""
 
 
@@ -64,6 +66,7 @@ class DeidResult:
     scan: ScanResult
     inventory: Inventory
     timings: dict[str, float] = field(default_factory=dict)
+    tombstones: tombstones.StagedTombstones | None = None  # deletions of an incremental export, staged
 
 
 def deidentify_batch(
@@ -107,6 +110,8 @@ def deidentify_batch(
 
         tick = time.perf_counter()
         _collect_keys(con, policy)
+        # Tombstones hook: deleted ids are pseudonymized with the batch's keys (see tombstones.py).
+        deletions = tombstones.collect_deleted_keys(con, batch, {t.resource for t in policy.tables}, "_keys")
         mapping = pseudonymizer.map_keys(con, "_keys", batch_id)
         timings["pseudonyms"] = time.perf_counter() - tick
 
@@ -118,13 +123,14 @@ def deidentify_batch(
         staged, transformed = {}, {}
         for table in policy.tables:
             staged[table.table], transformed[table.table] = _write_table(con, table, mapping, policy, batch_id, staging)
+        staged_tombstones = tombstones.stage_tombstones(con, mapping, batch_id, policy.version, staging, deletions)
         timings["write"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
         inventory = build_inventory(con, batch, _extra_terms_sql(policy), staging, _code_vocab_sql(policy))
         scan = scan_tables(
             con,
-            {name: t.path for name, t in staged.items()},
+            {**{name: t.path for name, t in staged.items()}, tombstones.TOMBSTONE_TABLE: staged_tombstones.path},
             inventory,
             policy.profile.is_safe_harbor,
             allowed=allowed_values(policy),
@@ -146,6 +152,7 @@ def deidentify_batch(
         scan=scan,
         inventory=inventory,
         timings=timings,
+        tombstones=staged_tombstones,
     )
 
 
@@ -171,8 +178,9 @@ def _flatten(
     files = [entry for entry in batch.manifest["files"] if entry["type"] == resource]
     if files:
         parts = []
+        readable = readable_files(batch)  # screened-out lines are `{}` there: no reader trips on or quotes them
         for entry in files:
-            path = str(batch.batch_dir / entry["path"])
+            path = str(readable[entry["path"]].path)
             parts.append(
                 f"""SELECT * EXCLUDE (_record) FROM (
                         SELECT row_number() OVER () AS _record, * FROM read_json({sql_literal(path)},

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from healthcare_assets.fhir.landing import LandedBatch
-from healthcare_assets.fhir.ndjson import lines_sql
+from healthcare_assets.fhir.profile import readable_files
 from healthcare_assets.warehouse.duckdb_store import sql_literal
 
 MIN_TERM_LENGTH = 3
@@ -94,10 +94,11 @@ def build_inventory(
     ``extra_vocab_sql`` yields ``(term)`` code values of the batch (never free text): a dictionary term equal to
     one of them cannot be told apart from the code, so it is dropped and counted as ambiguous."""
     parts = []
+    readable = readable_files(batch)
     for entry in batch.manifest["files"]:
         if entry["type"] not in PERSON_TYPES:
             continue
-        reader = lines_sql(batch.batch_dir / entry["path"], bool(entry.get("compressed")))
+        reader = readable[entry["path"]].lines_sql()
         parts.append(f"SELECT {sql_literal(entry['type'])} AS rtype, line FROM {reader} WHERE line IS NOT NULL")
     lines = " UNION ALL ".join(parts) or "SELECT NULL::VARCHAR AS rtype, NULL::VARCHAR AS line LIMIT 0"
     con.execute(

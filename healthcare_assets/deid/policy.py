@@ -126,11 +126,11 @@ def _rule(
     view_name: str, view: ViewDefinition, column, profile: Profile, sql_type: str, fhir_type: str | None
 ) -> ColumnRule:
     transform = column.tag("deid")
-    name, described = column.name, column.description or column.name
+    name, described = column.name, (column.description or column.name).rstrip(". ")
     shifted = not profile.is_safe_harbor
     namespace = None
     if transform == "keep":
-        outputs = (OutputColumn(name, sql_type, described),)
+        outputs = (OutputColumn(name, sql_type, f"{described}."),)
         statement = "kept as is (a code, value, unit, status or class; no free text)"
     elif transform == "pseudonym":
         namespace = _namespace(view, column.path)
@@ -139,13 +139,13 @@ def _rule(
                 f"view {view_name}, column {name}: a pseudonym column must use getResourceKey() or a typed "
                 "getReferenceKey(Type), so the surrogate's namespace is known"
             )
-        outputs = (OutputColumn(name, "VARCHAR", f"{described} (surrogate)"),)
+        outputs = (OutputColumn(name, "VARCHAR", f"{described} (surrogate)."),)
         statement = (
             f"replaced by the {namespace} surrogate: random, kept in the PHI-zone codebook (or HMAC-SHA256"
             " with a secret key), identical across resource types and export batches"
         )
     elif transform in ("event_time", "death_date"):
-        outputs = (OutputColumn(f"{name}_offset_h", "DOUBLE", f"{described}: hours since the patient's anchor."),)
+        outputs = (OutputColumn(f"{name}_offset_h", "DOUBLE", f"{described}, in hours since the patient's anchor."),)
         statement = (
             "hours since the patient's anchor (the earliest event time seen for the patient, kept only in "
             "the PHI zone); no date, month or year leaves the PHI zone"
@@ -172,7 +172,7 @@ def _rule(
             "under 20,000); NULL when not a US ZIP code"
         )
     elif transform == "state":
-        outputs = (OutputColumn(name, sql_type, described),)
+        outputs = (OutputColumn(name, sql_type, f"{described}."),)
         statement = "kept (a state is larger than the smallest unit Safe Harbor allows)"
     else:
         raise ValueError(f"view {view_name}, column {name}: unknown or missing deid transform {transform!r}")

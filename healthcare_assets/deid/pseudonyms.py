@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from healthcare_assets.config import private_file
+from healthcare_assets.errors import ConfigError
 from healthcare_assets.warehouse import SharedDuckDB
 from healthcare_assets.warehouse.duckdb_store import transaction
 
@@ -151,13 +152,13 @@ class HmacPseudonymizer:
 
     def __post_init__(self) -> None:
         if len(self.key) < MIN_KEY_BYTES:
-            raise ValueError(f"the pseudonym key must be at least {MIN_KEY_BYTES} bytes")
+            raise ConfigError(f"the pseudonym key must be at least {MIN_KEY_BYTES} bytes")
 
     @classmethod
     def from_env(cls, env: str = KEY_ENV) -> HmacPseudonymizer:
         value = os.environ.get(env)
         if not value:
-            raise ValueError(f"pseudonym mode 'hmac' needs a secret key in the environment variable {env}")
+            raise ConfigError(f"pseudonym mode 'hmac' needs a secret key in the environment variable {env}")
         return cls(value.encode("utf-8"))
 
     def _pads(self) -> tuple[bytes, bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from collections.abc import Iterator
@@ -12,17 +11,28 @@ from pathlib import Path
 import orjson
 
 from healthcare_assets.audit.canonical import sha256_file
+from healthcare_assets.errors import CleanError
 from healthcare_assets.warehouse.duckdb_store import sql_literal
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")
+# Inside a batch's ndjson/ folder: files landed but unusable as a whole (unknown type, damaged gzip).
+REJECTED_DIR = "rejected"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+# DuckDB's read_csv refuses lines longer than this unless told otherwise (its own default).
+DUCKDB_DEFAULT_LINE_BYTES = 2_000_000
+# Type detection looks at the first lines only, and at no line longer than this.
+_TYPE_PROBE_LINE_BYTES = 8 << 20
 # Resource type names: an upper-case letter then letters (FHIR R4/R5 resource names).
 _TYPE_TOKEN = re.compile(r"^[A-Z][A-Za-z]+$")
 
 
-class NdjsonError(ValueError):
+class NdjsonError(CleanError, ValueError):
     """A file is not usable as FHIR NDJSON; the message names the file (and line where there is one)."""
+
+
+class CorruptCompressionError(NdjsonError):
+    """A gzipped file cannot be decompressed to its end (truncated or damaged)."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +44,22 @@ class FileStats:
     sha256: str
 
 
-def lines_sql(path: Path, compressed: bool) -> str:
+def lines_sql(path: Path, compressed: bool, max_line_bytes: int | None = None) -> str:
     """DuckDB relation ``(line VARCHAR)`` with every line of ``path`` whole and in file order (blank lines as
-    NULL): a NUL delimiter and no quoting keep ``read_csv`` from splitting anything a JSON line can hold."""
+    NULL): a NUL delimiter and no quoting keep ``read_csv`` from splitting anything a JSON line can hold.
+
+    Only for screened files (``fhir.screen``): DuckDB fails the whole query on one line that is not UTF-8 or
+    longer than ``max_line_bytes`` (its default 2 MB when unset), and quotes that line in its error; it also
+    ends a line at a bare carriage return, so line numbers hold only for files without one."""
     compression = ", compression='gzip'" if compressed else ""
+    size = (
+        f", max_line_size={int(max_line_bytes)}"
+        if max_line_bytes and max_line_bytes > DUCKDB_DEFAULT_LINE_BYTES
+        else ""
+    )
     return (
         f"read_csv({sql_literal(path)}, columns={{'line': 'VARCHAR'}}, header=false, delim='\\0', quote='', "
-        f"escape='', auto_detect=false, strict_mode=false{compression})"
+        f"escape='', auto_detect=false, strict_mode=false{compression}{size})"
     )
 
 
@@ -51,13 +70,6 @@ def is_ndjson_name(path: Path) -> bool:
 def is_gzip(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(2) == _GZIP_MAGIC
-
-
-def open_text(path: Path):
-    """Open plain or gzipped NDJSON for reading text, deciding by content, not by name."""
-    if is_gzip(path):
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
 
 
 def type_from_name(path: Path) -> str | None:
@@ -74,19 +86,25 @@ def type_from_name(path: Path) -> str | None:
 
 
 def type_from_content(path: Path, max_lines: int = 1000) -> str | None:
-    """Resource type of the first parseable line (for files whose names say nothing)."""
-    with open_text(path) as handle:
-        for index, line in enumerate(handle):
+    """Resource type of the first parseable line (for files whose names say nothing).
+
+    Reads bytes, so a file that is not UTF-8, binary or damaged gives None rather than an error; lines longer
+    than a few megabytes are skipped unread, so memory stays small whatever the file holds."""
+    try:
+        for index, line in enumerate(iter_lines(path, _TYPE_PROBE_LINE_BYTES, 8 * _TYPE_PROBE_LINE_BYTES)):
             if index >= max_lines:
                 break
-            if not line.strip():
+            if line is None or not line.strip():
                 continue
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
             if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
-                return value["resourceType"]
+                found = value["resourceType"]
+                return found if _TYPE_TOKEN.match(found) else None
+    except (NdjsonError, OSError):
+        return None
     return None
 
 
@@ -97,13 +115,39 @@ def resource_type_of(path: Path) -> str:
     return found
 
 
+def iter_lines(path: Path, max_line_bytes: int, max_total_bytes: int | None = None) -> Iterator[bytes | None]:
+    """Every line of a plain or gzipped file as bytes without its ending, or None for a line longer than
+    ``max_line_bytes`` (never held in memory); stops after about ``max_total_bytes`` when given."""
+    parts: list[bytes] = []
+    size, too_long, seen = 0, False, 0
+    for chunk in iter_bytes(path):
+        seen += len(chunk)
+        if max_total_bytes is not None and seen > max_total_bytes + len(chunk):
+            return
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            size += len(piece)
+            too_long = too_long or size > max_line_bytes
+            if not too_long:
+                parts.append(piece)
+            if end < 0:
+                break
+            yield None if too_long else b"".join(parts).rstrip(b"\r")
+            parts, size, too_long = [], 0, False
+            start = end + 1
+    if size or parts:
+        yield None if too_long else b"".join(parts).rstrip(b"\r")
+
+
 def count_lines(path: Path) -> int:
     """Lines holding anything but a line ending, in a plain or gzipped file, streaming.
 
     A blank line is not a resource, so it is not counted (the profiler skips blank lines the same way).
     """
     count, open_line = 0, False
-    for chunk in _iter_decompressed(path):
+    for chunk in iter_bytes(path):
         parts = chunk.split(b"\n")
         for part in parts[:-1]:
             if open_line or part.strip(b"\r"):
@@ -113,27 +157,48 @@ def count_lines(path: Path) -> int:
     return count + (1 if open_line else 0)
 
 
-def _iter_decompressed(path: Path) -> Iterator[bytes]:
+def iter_bytes(path: Path, chunk_bytes: int = _CHUNK) -> Iterator[bytes]:
+    """The content of a plain or gzipped file (by its first bytes, not its name) in pieces of at most
+    ``chunk_bytes``, however well the data compresses; concatenated gzip members are read one after another.
+
+    A truncated or damaged gzip file raises ``CorruptCompressionError`` naming the file and how far it read."""
     with open(path, "rb") as raw:
-        if raw.read(2) == _GZIP_MAGIC:
+        if raw.read(2) != _GZIP_MAGIC:
             raw.seek(0)
-            decoder = zlib.decompressobj(wbits=47)
-            while chunk := raw.read(_CHUNK):
-                data = decoder.decompress(chunk)
-                while decoder.unused_data:  # concatenated gzip members
-                    rest = decoder.unused_data
-                    data += decoder.flush()
-                    decoder = zlib.decompressobj(wbits=47)
-                    data += decoder.decompress(rest)
-                if data:
-                    yield data
-            tail = decoder.flush()
-            if tail:
-                yield tail
-        else:
-            raw.seek(0)
-            while chunk := raw.read(_CHUNK):
-                yield chunk
+            while piece := raw.read(chunk_bytes):
+                yield piece
+            return
+        raw.seek(0)
+        decoder = zlib.decompressobj(wbits=47)
+        pending, produced, started = b"", 0, False
+        while True:
+            if not pending:
+                pending = raw.read(_CHUNK)
+                if not pending:
+                    break
+            if not started:
+                pending = pending.lstrip(b"\0")  # zero padding after the last member, as gzip tolerates
+                if not pending:
+                    continue
+            try:
+                out = decoder.decompress(pending, chunk_bytes)
+            except zlib.error:
+                raise CorruptCompressionError(
+                    f"{path}: damaged gzip data after {produced:,} decompressed bytes", file=path.name
+                ) from None
+            started = True
+            if decoder.eof:  # end of one gzip member; another may follow
+                pending = decoder.unused_data
+                decoder, started = zlib.decompressobj(wbits=47), False
+            else:
+                pending = decoder.unconsumed_tail
+            if out:
+                produced += len(out)
+                yield out
+        if started and not decoder.eof:
+            raise CorruptCompressionError(
+                f"{path}: gzip data ends early (truncated after {produced:,} decompressed bytes)", file=path.name
+            )
 
 
 def file_stats(path: Path) -> FileStats:

@@ -6,9 +6,14 @@ per file keep memory flat: one records a compact fact per line (type, id, hash, 
 and de-duplication, the other aggregates element presence, code systems, time ranges and reference targets
 straight away. Presence, systems and times count well-formed lines of the file's type, so a superseded copy
 of a resource counts too (copies are rare: the profile reports how many).
-Quarantined lines (malformed JSON, not an object, wrong ``resourceType`` for the file, missing id, duplicate
-id) are written with file, line and reason to ``quarantine/`` inside the batch (PHI zone). Working files also
-stay in the PHI zone.
+Before DuckDB reads a file, ``fhir.screen`` classifies its bytes line by line: lines that are not UTF-8, longer
+than the configured limit, or split by a stray carriage return are quarantined there and replaced by ``{}`` in
+a readable copy (``quarantine/readable/``) that every later reader uses instead (``readable_files``), so no
+reader can fail on them or quote them in an error. Files rejected as a whole at landing (unknown type,
+damaged gzip) have every line quarantined.
+Quarantined lines (those, malformed JSON, not an object, wrong ``resourceType`` for the file, missing id) are
+written with file, line and reason to ``quarantine/`` inside the batch (PHI zone). Working files also stay in
+the PHI zone.
 
 The structural check is the gate after landing: the quarantine rate and the rate of references that resolve
 to no resource in the batch must stay under configurable limits.
@@ -26,10 +31,21 @@ from typing import Any
 
 import duckdb
 import orjson
+import polars as pl
 
 from healthcare_assets.config import private_file
+from healthcare_assets.errors import about_file
+from healthcare_assets.fhir.compartment import COMPARTMENT_LEVELS, PATIENT_COMPARTMENT_R4, export_level
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.ndjson import lines_sql
+from healthcare_assets.fhir.screen import (
+    DEFAULT_MAX_LINE_BYTES,
+    REASONS,
+    ScreenResult,
+    screen_file,
+    validate_max_line_bytes,
+    write_readable_copy,
+)
 from healthcare_assets.warehouse.duckdb_store import sql_literal
 
 QUARANTINE_DIR = "quarantine"
@@ -38,6 +54,13 @@ QUARANTINE_DIR = "quarantine"
 # DuckDB's ``read_json`` gives a line, so readers can skip them without re-reading lines as text).
 EXCLUDED_FILE = "excluded_lines.parquet"
 PROFILE_FILE = "profile.json"
+# Inside quarantine/: how each landed file is to be read (its readable copy, if it needed one).
+SCREEN_FILE = "screen.json"
+READABLE_DIR = "readable"
+# The type column of files whose resource type is unknown (rejected at landing).
+UNKNOWN_TYPE = "(unknown)"
+# Quarantined lines named (file, line, reason; never content) in the gate's message and the metadata.
+SAMPLE_SIZE = 5
 # Time elements looked at for time ranges, whatever the type (absent ones are simply not reported).
 TIME_PATHS: tuple[str, ...] = (
     "birthDate",
@@ -46,6 +69,7 @@ TIME_PATHS: tuple[str, ...] = (
     "period.end",
     "effectiveDateTime",
     "effectivePeriod.start",
+    "effectivePeriod.end",
     "issued",
     "onsetDateTime",
     "recordedDate",
@@ -53,6 +77,7 @@ TIME_PATHS: tuple[str, ...] = (
     "authoredOn",
     "performedDateTime",
     "performedPeriod.start",
+    "performedPeriod.end",
     "meta.lastUpdated",
 )
 
@@ -63,6 +88,8 @@ class ProfileLimits:
 
     max_quarantine_rate: float = 0.01
     max_dangling_rate: float = 0.01
+    # Lines that are older copies of a resource sent again (Synthea repeats shared resources: about 1.4 %).
+    max_superseded_rate: float = 0.5
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -103,6 +130,10 @@ class ProfileResult:
     seconds: float
     failures: list[str] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=dict)
+    level: str | None = None  # Bulk export level (patient/group limit references to the patient compartment)
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    rejected_files: list[dict[str, Any]] = field(default_factory=list)  # path, type, reason, lines
+    quarantine_sample: list[dict[str, Any]] = field(default_factory=list)  # file, line, reason_kind
 
     @property
     def lines(self) -> int:
@@ -125,6 +156,10 @@ class ProfileResult:
         return self.quarantined / self.lines if self.lines else 0.0
 
     @property
+    def superseded_rate(self) -> float:
+        return self.superseded / self.lines if self.lines else 0.0
+
+    @property
     def references_total(self) -> int:
         return sum(r["total"] for r in self.references)
 
@@ -137,9 +172,14 @@ class ProfileResult:
         return sum(r["unexported"] for r in self.references)
 
     @property
+    def references_outside_compartment(self) -> int:
+        return sum(r.get("outside_compartment", 0) for r in self.references)
+
+    @property
     def dangling_rate(self) -> float:
-        """Dangling references among those whose target type the batch holds."""
-        total = self.references_total - self.references_unexported
+        """Dangling references among those that should resolve (target type in the batch and, for Patient and
+        Group exports, inside the patient compartment)."""
+        total = self.references_total - self.references_unexported - self.references_outside_compartment
         return self.references_dangling / total if total else 0.0
 
     @property
@@ -157,22 +197,33 @@ class ProfileResult:
             references_total=self.references_total,
             references_dangling=self.references_dangling,
             references_unexported=self.references_unexported,
+            references_outside_compartment=self.references_outside_compartment,
             dangling_rate=self.dangling_rate,
+            superseded_rate=self.superseded_rate,
             passed=self.passed,
         )
         return data
 
 
 def profile_batch(
-    batch: LandedBatch, limits: ProfileLimits = ProfileLimits(), threads: int = 2, memory_limit: str = "4GB"
+    batch: LandedBatch,
+    limits: ProfileLimits = ProfileLimits(),
+    threads: int = 2,
+    memory_limit: str = "4GB",
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> ProfileResult:
-    """Profile ``batch`` and write ``profile.json`` and ``quarantine/`` into its folder."""
+    """Profile ``batch`` and write ``profile.json`` and ``quarantine/`` into its folder.
+
+    Lines longer than ``max_line_bytes`` are quarantined unread (``line_too_long``)."""
+    validate_max_line_bytes(max_line_bytes)
     started = time.perf_counter()
     batch_dir = batch.batch_dir
     work = batch_dir / ".profile-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(mode=0o700)
-    os.chmod(work, 0o700)
+    staging = batch_dir / f".{QUARANTINE_DIR}-tmp"
+    for folder in (work, staging):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, 0o700)
     # In memory, spilling to the PHI zone only when the batch does not fit.
     con = duckdb.connect(":memory:")
     try:
@@ -180,8 +231,8 @@ def profile_batch(
         con.execute("SET temp_directory = ?", [str(work / "spill")])
         con.execute("SET preserve_insertion_order = true")
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        _load_facts(con, batch)
-        _rank(con)
+        screen_index = _load_facts(con, batch, staging, max_line_bytes)
+        _rank(con, max_line_bytes)
         result = ProfileResult(
             batch_id=batch.manifest["batch_id"],
             types=_type_counts(con),
@@ -197,16 +248,25 @@ def profile_batch(
                    FROM agg WHERE kind = 'system' GROUP BY ALL ORDER BY 1, 3 DESC, 2""",
             ),
             time_ranges=_time_ranges(con),
-            references=_references(con),
+            references=_references(con, export_level(batch.manifest)),
             limits=limits,
             quarantine_file=str(Path(QUARANTINE_DIR) / "quarantine.ndjson"),
             bytes_read=sum(int(f["bytes"]) for f in batch.manifest["files"]),
             seconds=0.0,
+            level=export_level(batch.manifest),
+            max_line_bytes=max_line_bytes,
+            rejected_files=_rejected_files(con),
+            quarantine_sample=_rows(
+                con,
+                f"""SELECT parse_filename(path) AS file, line_no AS line, reason_kind FROM ranked
+                    WHERE reason IS NOT NULL ORDER BY file_idx, line_no LIMIT {SAMPLE_SIZE}""",
+            ),
         )
-        _write_quarantine(con, batch_dir)
+        _write_quarantine(con, batch_dir, staging, screen_index)
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     result.duplicates = _duplicates(result.types)
     result.failures = _failures(result)
     result.seconds = round(time.perf_counter() - started, 3)
@@ -216,6 +276,36 @@ def profile_batch(
 
 def load_profile(batch_dir: Path) -> dict[str, Any]:
     return orjson.loads((batch_dir / PROFILE_FILE).read_bytes())
+
+
+@dataclass(frozen=True)
+class ReadableFile:
+    """How to read one landed file safely: the file itself, or its screened copy when it needed one."""
+
+    path: Path
+    compressed: bool
+    max_line_bytes: int | None  # for DuckDB's line reader; None: its default suffices
+
+    def lines_sql(self) -> str:
+        return lines_sql(self.path, self.compressed, self.max_line_bytes)
+
+
+def readable_files(batch: LandedBatch) -> dict[str, ReadableFile]:
+    """For every typed file of the manifest (by its manifest path), what readers downstream of the profile read.
+
+    A batch profiled before screening existed has no index: its files are read as they are."""
+    index_path = batch.batch_dir / QUARANTINE_DIR / SCREEN_FILE
+    index = orjson.loads(index_path.read_bytes())["files"] if index_path.exists() else {}
+    found = {}
+    for entry in batch.manifest["files"]:
+        known = index.get(entry["path"])
+        if known is None:
+            found[entry["path"]] = ReadableFile(batch.batch_dir / entry["path"], bool(entry.get("compressed")), None)
+        else:
+            found[entry["path"]] = ReadableFile(
+                batch.batch_dir / known["read_path"], bool(known["compressed"]), known["max_line_bytes"]
+            )
+    return found
 
 
 # Line classes without copying long strings (trim/ltrim on every line cost more than parsing it): only short
@@ -228,20 +318,74 @@ _CLASSIFY = """CASE WHEN line IS NULL THEN 'blank'
 _REF = r"(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$"
 
 
-def _load_facts(con: duckdb.DuckDBPyConnection, batch: LandedBatch) -> None:
-    con.execute("CREATE TABLE files (file_idx INTEGER, path VARCHAR, file_type VARCHAR)")
+def _load_facts(
+    con: duckdb.DuckDBPyConnection, batch: LandedBatch, staging: Path, max_line_bytes: int
+) -> dict[str, dict[str, Any]]:
+    """Screen, then read, every file; returns the screen index (how each typed file is to be read)."""
+    con.execute("CREATE TABLE files (file_idx INTEGER, path VARCHAR, file_type VARCHAR, rejected VARCHAR)")
     con.execute(
         """CREATE TABLE facts (file_idx INTEGER, line_no BIGINT, record_no BIGINT, status VARCHAR, rt VARCHAR,
            id VARCHAR, last_updated VARCHAR, line_hash UBIGINT, bad_text VARCHAR)"""
     )
+    con.execute("CREATE TABLE screened (file_idx INTEGER, line_no BIGINT, reason VARCHAR, bytes BIGINT, text VARCHAR)")
     con.execute(
         "CREATE TABLE agg (rt VARCHAR, kind VARCHAR, a VARCHAR, b VARCHAR, n BIGINT, min_b VARCHAR, max_b VARCHAR)"
     )
-    for index, entry in enumerate(batch.manifest["files"]):
-        con.execute("INSERT INTO files VALUES (?, ?, ?)", [index, entry["path"], entry["type"]])
-        reader = lines_sql(batch.batch_dir / entry["path"], bool(entry.get("compressed")))
-        _line_facts(con, index, reader)
-        _aggregates(con, entry["type"], reader)
+    index: dict[str, dict[str, Any]] = {}
+    entries = [(e, None) for e in batch.manifest["files"]]
+    entries += [(e, e["reason"]) for e in batch.manifest.get("rejected_files", [])]
+    for file_idx, (entry, rejected) in enumerate(entries):
+        name, path = entry["path"], batch.batch_dir / entry["path"]
+        file_type = entry.get("type") or UNKNOWN_TYPE
+        con.execute("INSERT INTO files VALUES (?, ?, ?, ?)", [file_idx, name, file_type, rejected])
+        with about_file(name):
+            screened = screen_file(path, max_line_bytes, reject_reason=rejected)
+        _insert_screened(con, file_idx, screened)
+        if rejected:  # nothing of it is read: every line is quarantined with the file's reason
+            con.execute(
+                """INSERT INTO facts SELECT file_idx, line_no, row_number() OVER (ORDER BY line_no), 'screened',
+                       NULL, NULL, NULL, NULL, NULL FROM screened WHERE file_idx = ?""",
+                [file_idx],
+            )
+            continue
+        read_path, compressed = path, bool(entry.get("compressed"))
+        if screened.needs_copy:
+            read_path = staging / READABLE_DIR / Path(name).name.removesuffix(".gz")
+            read_path.parent.mkdir(mode=0o700, exist_ok=True)
+            with about_file(name):
+                write_readable_copy(path, screened, read_path, max_line_bytes)
+            compressed = False
+        needed = screened.longest_line + 1024
+        index[name] = {
+            "read_path": str(Path(QUARANTINE_DIR) / read_path.relative_to(staging)) if read_path != path else name,
+            "compressed": compressed,
+            "max_line_bytes": needed,
+            "screened": screened.counts(),
+        }
+        reader = lines_sql(read_path, compressed, needed)
+        with about_file(name):
+            _line_facts(con, file_idx, reader)
+            _aggregates(con, file_type, reader)
+    return index
+
+
+def _insert_screened(con: duckdb.DuckDBPyConnection, file_idx: int, screened: ScreenResult) -> None:
+    if not screened.bad_lines:
+        return
+    frame = pl.DataFrame(
+        {
+            "file_idx": pl.Series([file_idx] * len(screened.bad_lines), dtype=pl.Int32),
+            "line_no": pl.Series(screened.bad_lines, dtype=pl.Int64),
+            "reason": pl.Series(screened.bad_reasons, dtype=pl.Utf8),
+            "bytes": pl.Series(screened.bad_lengths, dtype=pl.Int64),
+            "text": pl.Series([screened.previews.get(n) for n in screened.bad_lines], dtype=pl.Utf8),
+        }
+    )
+    con.register("_screened_in", frame)
+    try:
+        con.execute("INSERT INTO screened SELECT * FROM _screened_in")
+    finally:
+        con.unregister("_screened_in")
 
 
 def _line_facts(con: duckdb.DuckDBPyConnection, index: int, reader: str) -> None:
@@ -316,25 +460,27 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
     )
 
 
-def _rank(con: duckdb.DuckDBPyConnection) -> None:
+def _rank(con: duckdb.DuckDBPyConnection, max_line_bytes: int) -> None:
     """Give each line its fate: quarantined (with a reason), superseded by another copy of its id, or kept.
 
     Several lines with one type and id are versions of one resource, not bad data (Synthea repeats shared
     Practitioner and Organization resources; exports concatenate): the copy with the latest
     ``meta.lastUpdated`` is kept, else the last one in file order, as an upsert stream would.
     """
-    con.execute(
-        """CREATE TABLE ranked AS
+    screen_cases = " ".join(f"WHEN '{k}' THEN {sql_literal(v)}" for k, v in REASONS.items() if k != "line_too_long")
+    sql = """CREATE TABLE ranked AS
         WITH base AS (
-            SELECT f.*, files.file_type, files.path,
+            SELECT f.* REPLACE (coalesce(s.text, f.bad_text) AS bad_text), files.file_type, files.path,
+                s.bytes AS screened_bytes,
                 CASE
+                    WHEN s.reason IS NOT NULL THEN s.reason
                     WHEN status = 'malformed' THEN 'malformed_json'
                     WHEN status = 'not_object' THEN 'not_an_object'
                     WHEN rt IS NULL THEN 'missing_resource_type'
                     WHEN rt <> files.file_type THEN 'type_mismatch'
                     WHEN id IS NULL OR id = '' THEN 'missing_id'
                 END AS reason_kind
-            FROM facts f JOIN files USING (file_idx)),
+            FROM facts f JOIN files USING (file_idx) LEFT JOIN screened s USING (file_idx, line_no)),
         versions AS (
             SELECT *,
                 count(*) OVER w AS copies,
@@ -347,6 +493,9 @@ def _rank(con: duckdb.DuckDBPyConnection) -> None:
             v.version_rank > 1 AS superseded,
             v.version_rank > 1 AND v.line_hash <> v.kept_hash AS conflicting,
             CASE b.reason_kind
+                WHEN 'line_too_long' THEN 'line of ' || format('{:,}', b.screened_bytes)
+                    || ' bytes exceeds the limit of ' || format('{:,}', $max_line) || ' bytes'
+                SCREEN_CASES
                 WHEN 'malformed_json' THEN 'malformed JSON'
                 WHEN 'not_an_object' THEN 'line is JSON but not an object'
                 WHEN 'missing_resource_type' THEN 'no resourceType'
@@ -354,7 +503,7 @@ def _rank(con: duckdb.DuckDBPyConnection) -> None:
                 WHEN 'missing_id' THEN 'resource has no id'
             END AS reason
         FROM base b LEFT JOIN versions v USING (file_idx, line_no)"""
-    )
+    con.execute(sql.replace("SCREEN_CASES", screen_cases), {"max_line": max_line_bytes})
     con.execute("CREATE VIEW accepted AS SELECT * FROM ranked WHERE reason IS NULL AND NOT superseded")
 
 
@@ -390,38 +539,48 @@ def _time_ranges(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
-def _references(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def _references(con: duckdb.DuckDBPyConnection, level: str | None = None) -> list[dict[str, Any]]:
     """References by source and target type; contained (``#id``) ones are internal and not counted.
 
     A reference to a type the batch does not hold at all (an export asked for ``_type=Patient,Encounter``
     while encounters name their practitioners) cannot resolve by construction: it is counted as
-    ``unexported``, not as dangling. Dangling means the type is in the batch but the resource is not.
+    ``unexported``, not as dangling. In a Patient- or Group-level export (``level``), an unresolved reference
+    to a type outside the patient compartment (Practitioner, Organization, ...) is ``outside_compartment``:
+    the IG lets the server leave such resources out, or send only some. Dangling means the reference should
+    have resolved and did not.
     """
+    outside = "false"
+    if level in COMPARTMENT_LEVELS:
+        names = ", ".join(sql_literal(t) for t in sorted(PATIENT_COMPARTMENT_R4))
+        outside = f"(p.t IS NOT NULL AND k.id IS NULL AND p.t NOT IN ({names}))"
     return _rows(
         con,
-        """WITH refs AS (SELECT rt AS source_type, a AS t, b AS i, n FROM agg WHERE kind = 'ref'),
+        f"""WITH refs AS (SELECT rt AS source_type, a AS t, b AS i, n FROM agg WHERE kind = 'ref'),
             keys AS (SELECT DISTINCT rt, id FROM accepted),
             ids AS (SELECT DISTINCT id FROM accepted),
-            present AS (SELECT DISTINCT file_type AS t FROM files)
-            SELECT source_type, coalesce(p.t, '(any)') AS target_type, sum(n) AS total,
-                   coalesce(sum(n) FILTER (WHERE k.id IS NULL AND u.id IS NULL
-                                           AND (p.t IS NULL OR t.t IS NOT NULL)), 0) AS dangling,
-                   coalesce(sum(n) FILTER (WHERE p.t IS NOT NULL AND t.t IS NULL), 0) AS unexported
-            FROM refs p
-            LEFT JOIN present t ON t.t = p.t
-            LEFT JOIN keys k ON p.t IS NOT NULL AND k.rt = p.t AND k.id = p.i
-            LEFT JOIN ids u ON p.t IS NULL AND u.id = p.i
-            GROUP BY ALL ORDER BY 1, 2""",
+            present AS (SELECT DISTINCT file_type AS t FROM files),
+            classified AS (
+                SELECT source_type, p.t, n, {outside} AS outside,
+                       k.id IS NULL AND u.id IS NULL AND (p.t IS NULL OR t.t IS NOT NULL) AS unresolved,
+                       p.t IS NOT NULL AND t.t IS NULL AS unexported
+                FROM refs p
+                LEFT JOIN present t ON t.t = p.t
+                LEFT JOIN keys k ON p.t IS NOT NULL AND k.rt = p.t AND k.id = p.i
+                LEFT JOIN ids u ON p.t IS NULL AND u.id = p.i)
+            SELECT source_type, coalesce(t, '(any)') AS target_type, sum(n) AS total,
+                   coalesce(sum(n) FILTER (WHERE unresolved AND NOT outside), 0) AS dangling,
+                   coalesce(sum(n) FILTER (WHERE unexported AND NOT outside), 0) AS unexported,
+                   coalesce(sum(n) FILTER (WHERE outside), 0) AS outside_compartment
+            FROM classified GROUP BY ALL ORDER BY 1, 2""",
     )
 
 
-def _write_quarantine(con: duckdb.DuckDBPyConnection, batch_dir: Path) -> None:
-    """Quarantined lines with file, line, reason and the raw text (PHI: it stays in the batch folder)."""
+def _write_quarantine(
+    con: duckdb.DuckDBPyConnection, batch_dir: Path, staging: Path, screen_index: dict[str, dict[str, Any]]
+) -> None:
+    """Quarantined lines with file, line, reason and the raw text (PHI: it stays in the batch folder), the lines
+    readers must skip, the readable copies and the screen index; swapped in as one folder."""
     target = batch_dir / QUARANTINE_DIR
-    staging = batch_dir / f".{QUARANTINE_DIR}-tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(mode=0o700)
-    os.chmod(staging, 0o700)
     query = """SELECT path AS file, line_no AS line, reason_kind, reason, rt AS resource_type, id, bad_text AS text
                FROM ranked WHERE reason IS NOT NULL ORDER BY file_idx, line_no"""
     con.execute(f"COPY ({query}) TO '{staging / 'quarantine.ndjson'}' (FORMAT json)")
@@ -430,10 +589,25 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, batch_dir: Path) -> None:
                   FROM ranked WHERE reason IS NOT NULL OR superseded ORDER BY file_idx, line_no)
             TO '{staging / EXCLUDED_FILE}' (FORMAT parquet)"""
     )
-    for written in staging.iterdir():
-        private_file(written)
-    shutil.rmtree(target, ignore_errors=True)
+    _write_json(staging / SCREEN_FILE, {"files": screen_index})
+    for written in staging.rglob("*"):
+        if written.is_file():
+            private_file(written)
+    retired = batch_dir / f".{QUARANTINE_DIR}-old"
+    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        os.rename(target, retired)
     os.rename(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _rejected_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return _rows(
+        con,
+        """SELECT files.path, files.file_type AS type, files.rejected AS reason, count(r.line_no) AS lines
+           FROM files LEFT JOIN ranked r USING (file_idx) WHERE files.rejected IS NOT NULL
+           GROUP BY ALL ORDER BY files.path""",
+    )
 
 
 def _duplicates(types: list[TypeCounts]) -> dict[str, int]:
@@ -445,9 +619,10 @@ def _failures(result: ProfileResult) -> list[str]:
     limits = result.limits
     # An empty batch (an incremental export with nothing new) is structurally valid; it is reported as empty.
     if result.quarantine_rate > limits.max_quarantine_rate:
+        first = "; ".join(f"{q['file']} line {q['line']}: {q['reason_kind']}" for q in result.quarantine_sample)
         failures.append(
             f"quarantine rate {result.quarantine_rate:.4%} exceeds {limits.max_quarantine_rate:.4%} "
-            f"({result.quarantined} of {result.lines} lines: {result.quarantine_reasons})"
+            f"({result.quarantined} of {result.lines} lines: {result.quarantine_reasons}; first: {first})"
         )
     if result.dangling_rate > limits.max_dangling_rate:
         worst: dict[str, int] = defaultdict(int)
@@ -457,6 +632,13 @@ def _failures(result: ProfileResult) -> list[str]:
         failures.append(
             f"dangling reference rate {result.dangling_rate:.4%} exceeds {limits.max_dangling_rate:.4%} "
             f"({result.references_dangling} of {result.references_total}; {dict(worst)})"
+        )
+    if result.superseded_rate > limits.max_superseded_rate:
+        by_type = sorted((t for t in result.types if t.superseded), key=lambda t: (-t.superseded, t.resource_type))
+        named = ", ".join(f"{t.resource_type}: {t.superseded} of {t.lines} lines" for t in by_type)
+        failures.append(
+            f"superseded line rate {result.superseded_rate:.4%} exceeds {limits.max_superseded_rate:.4%} "
+            f"({result.superseded} of {result.lines} lines are older copies of a resource sent again; {named})"
         )
     return failures
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -136,11 +136,18 @@ class SharedDuckDB:
                 written = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchall()[0]
         return int(written[0]) if written else 0
 
-    def replace_partitions(self, sources: dict[str, str | None], key_column: str, key_value: str) -> dict[str, int]:
+    def replace_partitions(
+        self,
+        sources: dict[str, str | None],
+        key_column: str,
+        key_value: str,
+        then: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+    ) -> dict[str, int]:
         """Replace one partition of several tables in ONE transaction: all are published, or none.
 
         ``sources`` maps table -> SELECT producing its rows (typically ``read_parquet`` of a staged file), or
-        None to only delete the partition's rows (a table whose output was withheld).
+        None to only delete the partition's rows (a table whose output was withheld). ``then`` runs last, in the
+        same transaction (for example applying a batch's tombstones).
         """
         key = quote_ident(key_column)
         written: dict[str, int] = {}
@@ -163,6 +170,8 @@ class SharedDuckDB:
                     written[table] = con.execute(
                         f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]
                     ).fetchall()[0][0]
+                if then is not None:
+                    then(con)
         return written
 
     def replace_partition(self, table: str, frame: Any, key_column: str, key_value: str) -> int:
@@ -173,11 +182,63 @@ class SharedDuckDB:
             try:
                 with transaction(con):
                     con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
+                    _add_missing_columns(con, table, "_incoming")
                     con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
             finally:
                 con.unregister("_incoming")
         return len(frame)
+
+    def delete_key_everywhere(self, key_column: str, key_value: str) -> dict[str, int]:
+        """Delete the rows whose ``key_column`` equals ``key_value`` from every table that has that column, in
+        one transaction (a removed export batch leaves no row anywhere); returns rows deleted per table."""
+        if not self.path.exists():
+            return {}
+        deleted: dict[str, int] = {}
+        with self.connect() as con:
+            tables = [
+                row[0]
+                for row in con.execute(
+                    """SELECT table_name FROM information_schema.columns
+                       WHERE column_name = ? AND table_schema = 'main'
+                         AND table_name IN (SELECT table_name FROM information_schema.tables
+                                            WHERE table_type = 'BASE TABLE')
+                       ORDER BY 1""",
+                    [key_column],
+                ).fetchall()
+            ]
+            key = quote_ident(key_column)
+            with transaction(con):
+                for table in tables:
+                    name = quote_ident(table)
+                    count = con.execute(f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]).fetchall()[0][0]
+                    if count:
+                        con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                    deleted[table] = int(count)
+        return deleted
+
+    def count_by_key(self, key_column: str) -> dict[str, int]:
+        """Rows per value of ``key_column`` summed over every table that has it (for listing batches)."""
+        if not self.path.exists():
+            return {}
+        with self.connect(read_only=True) as con:
+            tables = [
+                row[0]
+                for row in con.execute(
+                    """SELECT table_name FROM information_schema.columns
+                       WHERE column_name = ? AND table_schema = 'main'
+                         AND table_name IN (SELECT table_name FROM information_schema.tables
+                                            WHERE table_type = 'BASE TABLE')""",
+                    [key_column],
+                ).fetchall()
+            ]
+            if not tables:
+                return {}
+            key = quote_ident(key_column)
+            union = " UNION ALL ".join(
+                f"SELECT {key} AS k, count(*) AS n FROM {quote_ident(t)} GROUP BY 1" for t in tables
+            )
+            return {str(k): int(n) for k, n in con.execute(f"SELECT k, sum(n) FROM ({union}) GROUP BY 1").fetchall()}
 
     def replace_table(self, table: str, source_sql: str, params: Sequence[Any] = ()) -> int:
         """Replace a whole table in one transaction; returns its row count."""
@@ -199,3 +260,11 @@ class SharedDuckDB:
 
 # The de-identified zone's warehouse is the main shared file; the name says what it is for.
 Warehouse = SharedDuckDB
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
+    """A newer release may add a column to a small table (a profile aggregate): add it, NULL for older rows."""
+    have = {row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    for column, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {incoming}").fetchall():
+        if column not in have:
+            con.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(column)} {kind}")

@@ -16,13 +16,14 @@ from healthcare_assets.audit import AuditLedger, verify_ledger
 from healthcare_assets.config import Paths
 from healthcare_assets.defs.automation import register_bulk_export, scheduled_export_sensor
 from healthcare_assets.defs.deidentification import deidentified_tables
-from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
+from healthcare_assets.defs.extraction import BulkConfig, build_bulk_source, fhir_profile, raw_fhir_ndjson
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 from healthcare_assets.defs.resources import DataHome
-from healthcare_assets.fhir.bulk import generate_private_jwk, public_jwks
+from healthcare_assets.fhir.bulk import DownloadError, generate_private_jwk, public_jwks
 from healthcare_assets.fhir.bulk.devserver import DevFhirServer, Faults
 from healthcare_assets.fhir.bulk.devserver_auth import DevAuthConfig
 from healthcare_assets.fhir.bulk.devserver_store import ResourceStore
+from healthcare_assets.fhir.landing import land_batch
 from healthcare_assets.warehouse import Warehouse
 
 pytestmark = pytest.mark.timeout(300)
@@ -151,17 +152,24 @@ def test_schedule_job_registers_and_sensor_launches_once(tmp_path: Path) -> None
         assert request.run_config["ops"]["raw_fhir_ndjson"]["config"]["source"] == "bulk"
 
 
-def test_cli_bulk_source(store, tmp_path: Path) -> None:
+def test_cli_bulk_source_resumes_an_interrupted_export(store, tmp_path: Path) -> None:
     home = tmp_path / "home"
+    batches = Paths(home).batches
     env = {**os.environ, "HEALTHCARE_ASSETS_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    with DevFhirServer(store=store) as server:
+    with DevFhirServer(store=store, faults=Faults(file_failures=1)) as server:
+        # A first attempt dies mid-download (as after a kill -9, or with its retry budget spent).
+        bulk = BulkConfig(url=server.base_url, types=["Patient", "Encounter"], **FAST)
+        with pytest.raises(DownloadError):
+            land_batch(batches, "20260101T000000Z-bulk-abcdef", build_bulk_source(bulk, batches))
+        server.set_faults(Faults())
         done = subprocess.run(
             [sys.executable, "-m", "healthcare_assets.cli", "run", "--source", "bulk", "--url", server.base_url,
              "--types", "Patient,Encounter"],
             env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
+        assert len(server.requests("kickoff")) == 1  # the plain re-run resumed: no second kick-off
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "resuming the interrupted export of batch 20260101T000000Z-bulk-abcdef" in done.stdout
     # Only Patient and Encounter were asked for: references to practitioners are "type not in batch", not dangling.
-    assert "kickoff" in done.stdout and "✔ check fhir_profile:structural_integrity passed" in done.stdout
-    batches = [p for p in Paths(home).batches.iterdir() if not p.name.startswith(".")]
-    assert len(batches) == 1 and "-bulk-" in batches[0].name
+    assert "resume" in done.stdout and "✔ check fhir_profile:structural_integrity passed" in done.stdout
+    assert [p.name for p in batches.iterdir()] == ["20260101T000000Z-bulk-abcdef"]  # no staging left behind

@@ -24,6 +24,7 @@ TABLES = [
     "deidentified_observation_component",
     "deidentified_patient",
     "deidentified_procedure",
+    "deidentified_tombstones",
 ]
 
 

@@ -39,12 +39,15 @@ def test_synthea_batch_materializes_with_metadata_and_audit(tmp_path: Path, synt
     assert profile["quarantined"].value == 0 and profile["dangling_references"].value == 0
     assert "| Patient | 1 | 100 | 100 | 0 | 0 |" in profile["types"].value
     checks = result.get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in checks] == [("structural_integrity", True)]
+    assert sorted((c.check_name, c.passed) for c in checks) == [
+        ("export_completeness", True),
+        ("structural_integrity", True),
+    ]
     ledger = AuditLedger(home / "audit")
     records = list(ledger.records())
     assert [r["action"] for r in records] == ["land_export_batch", "profile_export_batch"]
     assert records[0]["partition"] == "synthea-1" and records[0]["run_id"] == result.run_id
-    assert records[0]["code_version"].startswith("raw_fhir_ndjson-1")
+    assert records[0]["code_version"].startswith("raw_fhir_ndjson-3")
     assert raw["audit_record"].value == records[0]["hash"]
     assert verify_ledger(ledger).ok
     # Profile counts (no values) land in the warehouse for trends across batches.
@@ -75,7 +78,7 @@ def test_failed_structural_check_blocks_downstream(tmp_path: Path) -> None:
         raise AssertionError("must not run after a failed blocking check")
 
     result = _materialize(tmp_path / "home", "bad", {"source": "ndjson_dir", "path": str(src)}, [downstream_of_profile])
-    checks = result.get_asset_check_evaluations()
+    checks = [c for c in result.get_asset_check_evaluations() if c.check_name == "structural_integrity"]
     assert len(checks) == 1 and not checks[0].passed
     assert "quarantine rate" in checks[0].description
     assert not result.success

@@ -42,6 +42,14 @@ def test_replace_partition_is_atomic(tmp_path: Path) -> None:
     assert warehouse.query("SELECT v FROM t ORDER BY v") == [(1,), (2,)]
 
 
+def test_a_new_column_is_added_to_an_existing_table(tmp_path: Path) -> None:
+    """A warehouse written by an older release gains the columns a newer one publishes (older rows: NULL)."""
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.replace_partition("t", pl.DataFrame({"batch_id": ["a"], "v": [1]}), "batch_id", "a")
+    warehouse.replace_partition("t", pl.DataFrame({"batch_id": ["b"], "v": [2], "w": [3]}), "batch_id", "b")
+    assert warehouse.query("SELECT batch_id, v, w FROM t ORDER BY 1") == [("a", 1, None), ("b", 2, 3)]
+
+
 def test_lock_timeout_is_clear(tmp_path: Path) -> None:
     holder = Warehouse(tmp_path / "w.duckdb")
     waiter = Warehouse(tmp_path / "w.duckdb", lock_timeout_s=0.2)

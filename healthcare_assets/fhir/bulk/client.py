@@ -79,7 +79,10 @@ class ClientSettings:
     verify_existing: bool = True  # re-hash files an earlier run completed before skipping them
     delete_after_download: bool = True  # tell the server it may drop the files (IG: client SHOULD)
     max_restarts: int = 1  # new exports after the server lost the job or its files
-    check_capabilities: bool = True  # read /metadata and drop unsupported types
+    check_capabilities: bool = True  # read /metadata: warn about types it does not list
+    # Also drop the types it does not list. Only for a default type list the user did not choose: a user's
+    # explicit types are always requested (statements are often incomplete).
+    drop_unlisted_types: bool = False
     ca_bundle: Path | None = None  # private CA; TLS verification itself cannot be turned off
     max_manifest_pages: int = 10_000
 
@@ -217,6 +220,28 @@ class BulkExportClient:
             job.save()
             raise
 
+    def abandon(self, state_path: Path, on_progress: ProgressFn | None = None, reason: str = "abandoned") -> bool:
+        """Give up the unfinished export recorded in ``state_path``: DELETE its job on the server (best effort,
+        one attempt) and mark the state cancelled so that nothing resumes it. True when a DELETE was sent."""
+        if not self._running.acquire(blocking=False):
+            raise RuntimeError("this BulkExportClient is already running an export; use one client per export")
+        try:
+            state_path = Path(state_path)
+            state = ExportState.load(state_path)
+            if state is None:
+                return False
+            self._cancel.clear()
+            self.transport.emit = emit = Emitter(on_progress)
+            base_url = BulkExportRequest.from_dict(state.request).base_url
+            self.transport.token_provider = self._provider(base_url) if self.auth else None
+            sent = _cancel_job(self.transport, state, self.auth is not None, emit, reason)
+            if state.status != "complete":
+                state.status = "cancelled"
+                state.save(state_path)
+            return sent
+        finally:
+            self._running.release()
+
     def _provider(self, base_url: str) -> TokenProvider:
         assert self.auth is not None
         if base_url not in self._providers:
@@ -224,6 +249,20 @@ class BulkExportClient:
                 self.auth, base_url, self.transport, emit=lambda kind, /, **data: self.transport.emit(kind, **data)
             )
         return self._providers[base_url]
+
+
+def _cancel_job(http: Transport, state: ExportState, use_token: bool, emit: Emitter, reason: str) -> bool:
+    """DELETE a kicked-off job's status URL (one attempt; failures are reported, not raised)."""
+    url = state.status_url
+    if not url or state.status not in ("kicked_off", "downloading"):
+        return False
+    try:
+        response = http.send("DELETE", url, use_token=use_token, headers={"Accept": FHIR_JSON})
+        response.close()
+        emit("cancel", reason=reason, status_url=redact_url(url), status=response.status_code)
+    except Exception as exc:  # noqa: BLE001 - aborting anyway; report and move on
+        emit("cancel", reason=reason, status_url=redact_url(url), error=type(exc).__name__)
+    return True
 
 
 @dataclass
@@ -282,14 +321,7 @@ class _Export:
     def abort(self, reason: str) -> None:
         """Cancel the server job (best effort, one attempt) and mark the state cancelled."""
         self.client._cancel.clear()  # the DELETE itself must not be refused as "cancelled"
-        url = self.state.status_url
-        if url and self.state.status in ("kicked_off", "downloading"):
-            try:
-                response = self.http.send("DELETE", url, use_token=self.use_token, headers={"Accept": FHIR_JSON})
-                response.close()
-                self.emit("cancel", reason=reason, status_url=redact_url(url), status=response.status_code)
-            except Exception as exc:  # noqa: BLE001 - aborting anyway; report and move on
-                self.emit("cancel", reason=reason, status_url=redact_url(url), error=type(exc).__name__)
+        _cancel_job(self.http, self.state, self.use_token, self.emit, reason)
         if self.state.status != "complete":
             self.state.status = "cancelled"
             self.save()
@@ -390,16 +422,23 @@ class _Export:
             self._warn(f"the CapabilityStatement declares no export operation for level '{request.level}'")
         if not request.types:
             return request
-        kept, skipped = caps.split_types(request.types)
-        for name in skipped:
+        kept, unlisted = caps.split_types(request.types)
+        if not self.settings.drop_unlisted_types:
+            for name in unlisted:
+                self._warn(f"resource type {name} is not in the server's CapabilityStatement; requested anyway")
+            return request
+        for name in unlisted:
             self.state.skipped_types.append(name)
-            self._warn(f"resource type {name} is not supported by the server; skipped")
+            self._warn(
+                f"resource type {name} is not supported by the server; skipped (name it in the types to request "
+                "it anyway, or turn the capability check off)"
+            )
             self.emit("type_skipped", type=name, reason="not in CapabilityStatement")
         if not kept:
             raise NoSupportedTypesError(
                 f"none of the requested types {list(request.types)} is supported by {request.base_url}"
             )
-        return request.with_types(kept) if skipped else request
+        return request.with_types(kept) if unlisted else request
 
     def _warn(self, message: str) -> None:
         self.state.warnings.append(message)

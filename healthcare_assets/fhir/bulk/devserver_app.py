@@ -62,6 +62,15 @@ class Faults:
     max_lines_per_file: int | None = None  # split a type over several files
     count_offset: int = 0  # add this to every manifest count (a lying server)
     fail_export: bool = False  # the job fails: status answers 500 OperationOutcome "exception"
+    # Behaviours of real servers (the SMART reference server among them) that clients must cope with:
+    capability_omits: tuple[str, ...] = ()  # served types the CapabilityStatement leaves out (a wrong statement)
+    unknown_group_empty: bool = False  # an unknown Group id gets 202 and an empty manifest instead of 404
+    failed_types: tuple[str, ...] = ()  # these types fail on the server: no output, an error OperationOutcome each
+    error_count_offset: int = 0  # add this to every error file's manifest count (partial exports lie about it)
+    # Patient/Group level: also serve each resource outside the patient compartment (Practitioner, Organization)
+    # with the first member patient that references it, as the reference server's per-patient data does; the
+    # ones only non-members reference are left out (the IG allows it).
+    reference_style_groups: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,7 +196,7 @@ class BulkDataApp:
 
     # -- discovery ---------------------------------------------------------------------------------------
     def _capability_statement(self) -> dict[str, Any]:
-        types = sorted(set(self.store.types()) | {"Patient", "Group"})
+        types = sorted((set(self.store.types()) | {"Patient", "Group"}) - set(self.faults.capability_omits))
         resources = []
         for name in types:
             entry: dict[str, Any] = {"type": name, "interaction": [{"code": "read"}] if name == "Group" else []}
@@ -334,6 +343,8 @@ class BulkDataApp:
                 patients=patients,
                 max_lines_per_file=self.faults.max_lines_per_file,
                 warnings=warnings,
+                failed_types=self.faults.failed_types,
+                reference_style=self.faults.reference_style_groups,
             ),
         )
         with self._lock:
@@ -348,6 +359,8 @@ class BulkDataApp:
         if group_id == "all":
             return everyone
         if group_id not in self.groups:
+            if self.faults.unknown_group_empty:  # some servers accept any id and export nobody
+                return set()
             raise RequestProblem(404, "not-found", f"Group/{group_id} is not known to this server")
         return set(self.groups[group_id])
 
@@ -445,7 +458,7 @@ class BulkDataApp:
             "requiresAccessToken": job.requires_token,
             "output": [entry(f, faults.count_offset) for f in pages[page - 1]],
             "deleted": [entry(f) for f in job.files if f.kind == "deleted"] if page == 1 else [],
-            "error": [entry(f) for f in job.files if f.kind == "error"] if page == 1 else [],
+            "error": [entry(f, faults.error_count_offset) for f in job.files if f.kind == "error"] if page == 1 else [],
         }
         if page < len(pages):
             manifest["link"] = [{"relation": "next", "url": f"{self.base_url}/bulkstatus/{job.id}?page={page + 1}"}]

@@ -222,24 +222,52 @@ def build_files(
     patients: set[str] | None,
     max_lines_per_file: int | None,
     warnings: Sequence[str] = (),
+    failed_types: Sequence[str] = (),
+    reference_style: bool = False,
 ) -> list[JobFile]:
-    """The job's output, error and deleted files. ``patients=None`` means a system-level export."""
+    """The job's output, error and deleted files. ``patients=None`` means a system-level export.
+
+    ``failed_types`` produce no output, only an error OperationOutcome each (a partial success);
+    ``reference_style`` adds, at Patient/Group level, the resources outside the compartment owned by a member
+    (see ``owners``).
+    """
     if params.types is not None:
         types = list(params.types)
     else:
         types = sorted(snapshot.resources)
-        if patients is not None:  # patient-level: only types in the patient compartment
+        if patients is not None and not reference_style:  # patient-level: only types in the patient compartment
             types = [t for t in types if any(r.patient_id for r in snapshot.resources[t])]
+    owned = owners(snapshot) if reference_style and patients is not None else {}
 
     def wanted(resource: StoredResource) -> bool:
-        if patients is not None and resource.patient_id not in patients:
+        if patients is not None and resource.patient_id is None and owned:
+            if owned.get((resource.type, resource.id)) not in patients:
+                return False
+        elif patients is not None and resource.patient_id not in patients:
             return False
         if params.since is not None and (resource.last_updated or snapshot.loaded_at) <= params.since:
             return False
         return True
 
     files: list[JobFile] = []
+    failures: list[bytes] = []
     for resource_type in types:
+        if resource_type in failed_types:
+            failures.append(
+                orjson.dumps(
+                    {
+                        "resourceType": "OperationOutcome",
+                        "issue": [
+                            {
+                                "severity": "error",
+                                "code": "exception",
+                                "diagnostics": f"{resource_type} resources could not be exported (simulated failure)",
+                            }
+                        ],
+                    }
+                )
+            )
+            continue
         filters = params.type_filters.get(resource_type)
         lines: list[bytes] = []
         for resource in snapshot.resources.get(resource_type, ()):
@@ -275,7 +303,7 @@ def build_files(
         if deleted:
             files.append(JobFile("deleted.1.ndjson", "deleted", "Bundle", deleted))
     all_warnings = [*params.warnings, *warnings]
-    if all_warnings:
+    if all_warnings or failures:
         files.append(
             JobFile(
                 "error.1.ndjson",
@@ -289,10 +317,33 @@ def build_files(
                         }
                     )
                     for text in all_warnings
-                ],
+                ]
+                + failures,
             )
         )
     return files
+
+
+_REFERENCE = re.compile(rb'"reference"\s*:\s*"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"')
+
+
+def owners(snapshot: Snapshot) -> dict[tuple[str, str], str]:
+    """For each resource outside the patient compartment, the first patient whose resources reference it.
+
+    The SMART reference server stores Synthea's per-patient bundles, so a shared Practitioner or Organization
+    belongs to the patient whose bundle carried it; a group export includes it only with that patient.
+    """
+    outside = {(r.type, r.id) for items in snapshot.resources.values() for r in items if r.patient_id is None}
+    found: dict[tuple[str, str], str] = {}
+    for items in snapshot.resources.values():
+        for resource in items:
+            if resource.patient_id is None:
+                continue
+            for match in _REFERENCE.finditer(resource.raw):
+                key = (match.group(1).decode(), match.group(2).decode())
+                if key in outside:
+                    found.setdefault(key, resource.patient_id)
+    return found
 
 
 def new_job_id() -> str:

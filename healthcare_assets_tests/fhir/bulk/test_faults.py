@@ -112,10 +112,16 @@ def test_count_mismatch_is_a_clear_error(serve, tiny_dir, make_client, tmp_path)
     assert not list((tmp_path / "out").iterdir())  # nothing half-verified is left behind
 
 
-def test_unsupported_type_is_skipped_with_a_warning(serve, tiny_dir, make_client, events, tmp_path):
+def test_unlisted_default_type_is_skipped_with_a_warning(serve, tiny_dir, make_client, events, tmp_path):
+    """A default type list the user did not choose loses the types the CapabilityStatement does not list."""
     server = serve(tiny_dir)
     result = run(
-        make_client(), server, tmp_path, events, types=("Patient", "Specimen"), type_filters=("Specimen?type=blood",)
+        make_client(drop_unlisted_types=True),
+        server,
+        tmp_path,
+        events,
+        types=("Patient", "Specimen"),
+        type_filters=("Specimen?type=blood",),
     )
     assert result.skipped_types == ("Specimen",)
     assert any("Specimen is not supported" in w for w in result.warnings)
@@ -123,7 +129,30 @@ def test_unsupported_type_is_skipped_with_a_warning(serve, tiny_dir, make_client
     assert result.request_url.endswith("$export?_type=Patient")
     assert result.lines_by_type() == {"Patient": 5}
     with pytest.raises(NoSupportedTypesError):
-        make_client().run(BulkExportRequest(server.base_url, types=("Specimen",)), tmp_path / "o2", tmp_path / "s2")
+        make_client(drop_unlisted_types=True).run(
+            BulkExportRequest(server.base_url, types=("Specimen",)), tmp_path / "o2", tmp_path / "s2"
+        )
+
+
+def test_explicit_types_are_requested_even_if_the_statement_omits_them(serve, tiny_dir, make_client, tmp_path):
+    """The reference server's statement omits types it serves: explicit types go out anyway, with a warning."""
+    server = serve(tiny_dir, faults=Faults(capability_omits=("Encounter", "Observation")))
+    result = run(make_client(), server, tmp_path, types=("Patient", "Encounter", "Observation"))
+    assert result.lines_by_type() == {"Patient": 5, "Encounter": 20, "Observation": 10}
+    assert result.skipped_types == ()
+    assert [w for w in result.warnings if "CapabilityStatement" in w] == [
+        "resource type Encounter is not in the server's CapabilityStatement; requested anyway",
+        "resource type Observation is not in the server's CapabilityStatement; requested anyway",
+    ]
+    # Without the check nothing is read, nothing is warned about (for servers whose statement is wrong).
+    quiet = make_client(check_capabilities=False).run(
+        BulkExportRequest(server.base_url, types=("Encounter",)), tmp_path / "o2", tmp_path / "s2"
+    )
+    assert quiet.lines_by_type() == {"Encounter": 20} and quiet.warnings == ()
+    assert len(server.requests("metadata")) == 1
+    # A type the server really lacks is still requested; a strict server refuses, and says why.
+    with pytest.raises(KickoffError, match="resource type Specimen is not supported"):
+        make_client().run(BulkExportRequest(server.base_url, types=("Specimen",)), tmp_path / "o3", tmp_path / "s3")
 
 
 def test_kickoff_error_shows_the_operation_outcome(serve, tiny_dir, make_client, tmp_path):
