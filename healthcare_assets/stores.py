@@ -62,6 +62,17 @@ def libpq_url(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
 
 
+def check_reachable(url: str, timeout_s: int = 10) -> None:
+    """Connect once, so an unreachable server or a missing database is one clear line, not Dagster's retries."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(libpq_url(url), connect_timeout=timeout_s).close()
+    except psycopg2.Error as error:
+        reason = (str(error).strip().splitlines() or ["no reason given"])[0]  # libpq: host, port, database, role
+        raise StoreConfigError(f"${POSTGRES_URL_ENV} ({redact(url)}): {reason}") from None
+
+
 def database_name(url: str) -> str:
     return urlsplit(url).path.strip("/")
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from healthcare_assets.cli import main
@@ -84,3 +88,18 @@ def test_run_refuses_a_bad_url_in_one_line(data_home: Paths, monkeypatch, capsys
     err = capsys.readouterr().err
     assert err.startswith("error: $HEALTHCARE_ASSETS_POSTGRES_URL must start with postgresql+psycopg2://")
     assert "s3cret" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_server_is_one_line_naming_it_without_the_password(data_home: Paths) -> None:
+    env = {**os.environ, POSTGRES_URL_ENV: "postgresql+psycopg2://dagster:s3cret-pw@127.0.0.1:9/healthcare_assets"}
+    done = subprocess.run(
+        [sys.executable, "-m", "healthcare_assets.cli", "run", "--patients", "10", "--executor", "in_process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: $HEALTHCARE_ASSETS_POSTGRES_URL (postgresql+psycopg2://dagster:***@127.0.0.1:9/")
+    assert "s3cret" not in done.stdout + done.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from healthcare_assets.config import Paths
-from healthcare_assets.stores import DAGSTER_POSTGRES_STORAGE, postgres_url
+from healthcare_assets.stores import DAGSTER_POSTGRES_STORAGE, check_reachable, postgres_url
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -70,6 +70,9 @@ def open_instance() -> Iterator[DagsterInstance]:
     """
     from dagster import DagsterInstance
 
+    url = postgres_url()
+    if url:
+        check_reachable(url)
     home = Path(os.environ["DAGSTER_HOME"])
     with open(home / INSTANCE_LOCK, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
