@@ -18,6 +18,7 @@ from typing import Any
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
+from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, execution_config, start_step_server
 from healthcare_assets.defs.jobs import BATCH_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 
@@ -50,15 +51,22 @@ def launch_batch(
     printer: Printer = print,
     extra_run_config: Mapping[str, Any] | None = None,
     verbose: bool = False,
+    executor: str = DEFAULT_EXECUTOR,
 ) -> LaunchResult:
     """Register ``batch_id`` as a partition and materialize every batch asset for it (check the source with
-    ``preflight.check_source`` first: a partition, once added, stays until ``batches delete``)."""
+    ``preflight.check_source`` first: a partition, once added, stays until ``batches delete``).
+
+    ``executor`` is ``forkserver`` (the job's default), ``spawn`` or ``in_process`` (see defs/fork_server.py).
+    """
+    if executor == "forkserver" and not start_step_server():
+        executor = "spawn"  # a stale fork server would run the steps with another process's environment
     instance.add_dynamic_partitions(EXPORT_BATCH_PARTITIONS, [batch_id])
     launch_id = f"{batch_id}-{time.time_ns()}"
     run_config: dict[str, Any] = {
         "ops": {"raw_fhir_ndjson": {"config": dict(source_config)}},
         # The watcher prints every event; Dagster's console logger would add each failure's full trace.
         "loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}},
+        "execution": execution_config(executor),
     }
     for key, value in (extra_run_config or {}).items():
         run_config.setdefault(key, {}).update(value)
