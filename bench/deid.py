@@ -6,7 +6,11 @@ pseudonyms (codebook), timelines and transforms, Parquet staging, the PHI invent
 The seed (``../shared/baselines/seed_pipeline.py``) parses every resource with ``json.loads`` and walks it in
 Python. Throughput is uncompressed NDJSON MB per second.
 
-    python bench/deid.py [--patients 20000] [--synthea-copies 0]
+``--baseline-ref REF`` also times the stage as it is at a git ref (``git archive`` into a temporary folder, run in
+a subprocess on the same landed batch, alternating with ours), so a change to the stage is measured against its
+predecessor in the same run: "ours/ref" is the throughput ratio.
+
+    python bench/deid.py [--patients 20000] [--synthea-copies 0] [--baseline-ref main]
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import argparse
 import gzip
 import importlib.util
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SHARED, SYNTHEA_DIR, peak_rss_mb, print_table, save, section, timed  # noqa: E402
+from bench.common import REPO, SHARED, SYNTHEA_DIR, peak_rss_mb, print_table, save, section, timed  # noqa: E402
 from bench.extraction import bare_read_json, scaled_synthea, uncompressed_bytes  # noqa: E402
 from healthcare_assets.deid import (  # noqa: E402
     Codebook,
@@ -92,17 +98,66 @@ def our_stage(batch: LandedBatch, type_counts: dict, work: Path) -> dict:
         "total_s": total,
         "timings": result.timings,
         "rows": sum(t.rows for t in result.tables.values()),
+        "replaced": sum(result.validation.replaced(t) for t in result.tables),
     }
 
 
-def compare(label: str, batch: LandedBatch, work: Path, seed) -> list:
+_REF_STAGE = """
+import json, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from healthcare_assets.deid import Codebook, CodebookPseudonymizer, build_policy, deidentify_batch
+from healthcare_assets.fhir.landing import load_batch
+from healthcare_assets.fhir.views import catalog
+batch_dir, counts, phi = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()), Path(sys.argv[3])
+batch = load_batch(batch_dir)
+views = catalog.project_views()
+codebook = Codebook(phi / "codebook.duckdb")
+started = time.perf_counter()
+result = deidentify_batch(batch, counts, views, build_policy(views), CodebookPseudonymizer(codebook), codebook,
+                          phi / "staging", datetime.now(UTC))
+print(json.dumps({"total_s": time.perf_counter() - started, "passed": result.scan.passed}))
+"""
+
+
+def extract_ref(ref: str, work: Path) -> Path:
+    """The repository at ``ref`` (its healthcare_assets package) in a folder of its own."""
+    target = work / f"ref-{ref.replace('/', '_')}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "healthcare_assets"], check=True, capture_output=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def ref_stage(code: Path, batch: LandedBatch, counts: dict, work: Path) -> dict:
+    counts_file = work / "counts.json"
+    counts_file.write_text(json.dumps(counts))
+    phi = work / f"ref-phi-{time.time_ns()}"
+    done = subprocess.run(
+        [sys.executable, "-c", _REF_STAGE, str(batch.batch_dir), str(counts_file), str(phi)],
+        env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True, check=True, cwd=code,
+    )  # fmt: skip
+    shutil.rmtree(phi, ignore_errors=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(label: str, batch: LandedBatch, work: Path, seed, ref_code: Path | None = None) -> list:
     profiled = profile_batch(batch)
     counts = {t.resource_type: {"accepted": t.accepted, "id_checksum": t.id_checksum} for t in profiled.types}
     mb = uncompressed_bytes(batch) / 1e6
-    ours = min((our_stage(batch, counts, work) for _ in range(2)), key=lambda r: r["total_s"])
+    runs, ref_runs = [], []
+    for _ in range(2):  # alternate, so both see the same machine load
+        runs.append(our_stage(batch, counts, work))
+        if ref_code is not None:
+            ref_runs.append(ref_stage(ref_code, batch, counts, work))
+    ours = min(runs, key=lambda r: r["total_s"])
+    ref_s = min(r["total_s"] for r in ref_runs) if ref_runs else None
     t_seed, resources = timed(lambda: seed_deidentify(batch, seed))
     t_bare, _ = timed(lambda: bare_read_json(batch), repeat=2)
     print(f"  {label}: stage timings {', '.join(f'{k} {v:.2f}s' for k, v in ours['timings'].items())}")
+    print(f"  {label}: values outside their domain (replaced): {ours['replaced']}")
     return [
         label,
         round(mb, 1),
@@ -112,6 +167,8 @@ def compare(label: str, batch: LandedBatch, work: Path, seed) -> list:
         mb / t_bare,
         (mb / ours["total_s"]) / (mb / t_bare),
         (mb / ours["total_s"]) / (mb / t_seed),
+        mb / ref_s if ref_s else "-",
+        ref_s / ours["total_s"] if ref_s else "-",
     ]
 
 
@@ -119,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--patients", type=int, default=20000)
     parser.add_argument("--synthea-copies", type=int, default=0, help="also run on Synthea scaled N times")
+    parser.add_argument("--baseline-ref", default=None, help="also time the stage at this git ref (e.g. main)")
     args = parser.parse_args()
     seed = load_seed()
     work = Path(tempfile.mkdtemp(prefix="bench-deid-"))
@@ -141,11 +199,14 @@ def main() -> None:
                 (f"synthea x{args.synthea_copies}", land_batch(work / "phi" / "b", "sx", NdjsonDirSource(scaled)))
             )
         with section("de-identification throughput (uncompressed MB/s; same files, same run)"):
-            rows = [compare(label, batch, work, seed) for label, batch in batches]
+            ref_code = extract_ref(args.baseline_ref, work) if args.baseline_ref else None
+            rows = [compare(label, batch, work, seed, ref_code) for label, batch in batches]
             print_table(
-                ["data", "MB", "resources", "ours MB/s", "seed MB/s", "read_json MB/s", "ours/read_json", "ours/seed"],
+                ["data", "MB", "resources", "ours MB/s", "seed MB/s", "read_json MB/s", "ours/read_json", "ours/seed",
+                 "ref MB/s", "ours/ref"],
                 rows,
-            )
+            )  # fmt: skip
+            results["baseline_ref"] = args.baseline_ref
         results["rows"] = [
             dict(
                 zip(
@@ -158,6 +219,8 @@ def main() -> None:
                         "read_json_mb_s",
                         "ours_vs_read_json",
                         "ours_vs_seed",
+                        "ref_mb_s",
+                        "ours_vs_ref",
                     ],
                     r,
                     strict=True,

@@ -9,6 +9,7 @@ from healthcare_assets.defs.automation import (
     training_after_batch_sensor,
 )
 from healthcare_assets.defs.deidentification import deidentified_tables
+from healthcare_assets.defs.executor import warm_multiprocess_executor
 from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
 from healthcare_assets.defs.features import FeatureSettings, feature_matrix, readmission_cohort
 from healthcare_assets.defs.jobs import batch_pipeline, training_pipeline
@@ -30,4 +31,5 @@ defs = Definitions(
     schedules=[nightly_bulk_export],
     sensors=[scheduled_export_sensor, training_after_batch_sensor],
     resources={"home": DataHome(), "features": FeatureSettings()},
+    executor=warm_multiprocess_executor,
 )

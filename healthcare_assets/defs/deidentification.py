@@ -54,6 +54,7 @@ from healthcare_assets.deid.attestation import (
 )
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
 from healthcare_assets.deid.tombstones import TOMBSTONE_TABLE
+from healthcare_assets.deid.validation import DEFAULT_MIN_PATIENTS, ValidationSettings
 from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.landing import load_batch
 from healthcare_assets.fhir.profile import load_profile
@@ -75,6 +76,14 @@ class DeidConfig(Config):
         description=f"codebook (random surrogates kept in the PHI zone) or hmac (key in ${KEY_ENV}).",
     )
     threads: int = Field(default=2, description="DuckDB threads.")
+    local_code_systems: list[str] = Field(
+        default=[],
+        description="System URIs of the hospital's own code systems: their codes may be published when seen for "
+        "at least local_code_min_patients patients of the batch and free of PHI; other unknown systems never are.",
+    )
+    local_code_min_patients: int = Field(
+        default=DEFAULT_MIN_PATIENTS, description="k: fewest distinct patients a local code must be seen for."
+    )
 
 
 def _schema(policy: Policy, view: str) -> TableSchema:
@@ -133,8 +142,10 @@ SPECS = [*_specs(), TOMBSTONE_SPEC]  # the tombstones share the step's pseudonym
             blocking=True,
             description=(
                 "Residual-PHI scan of every string column: the batch's own names, identifiers, contacts, address "
-                "parts, ZIP5s, dates and resource ids, plus SSN/phone/e-mail/URL/IP/date patterns. Counts and "
-                "locations only, never values. Fails (and blocks downstream) on any finding."
+                "parts, ZIP5s, dates in every written form and resource ids, as whole values and inside longer "
+                "ones, plus SSN/phone/e-mail/URL/IP/date patterns; identifier digits in numeric columns. Runs "
+                "after coded values were checked against their domains. Counts and locations only, never "
+                "values. Fails (and blocks downstream) on any finding."
             ),
         )
         for spec in SPECS
@@ -157,6 +168,7 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         pseudonymizer = CodebookPseudonymizer(codebook)
     else:
         raise ConfigError(f"unknown pseudonym_mode {config.pseudonym_mode!r}; expected codebook or hmac")
+    settings = ValidationSettings(tuple(config.local_code_systems), config.local_code_min_patients)
     reference = _reference_time(batch.manifest)
     staging = batch.batch_dir / STAGING_DIR
     result = deidentify_batch(
@@ -169,8 +181,10 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         staging,
         reference,
         threads=config.threads,
+        settings=settings,
         data_end=_data_end_time(batch.manifest),
     )
+    validation = result.validation
     staged = {name: table.path for name, table in result.tables.items()}
     staged[TOMBSTONE_TABLE] = result.tombstones.path
     scan, inventory = result.scan, result.inventory
@@ -213,6 +227,9 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
             "published": scan.passed,
             "scan": {"passed": scan.passed, "findings": [f.__dict__ for f in scan.findings]},
             "safe_harbor_categories": totals,
+            "value_validation": {t: c for t, c in validation.counts.items() if validation.replaced(t)},
+            "local_code_systems": len(settings.local_code_systems),
+            "local_code_min_patients": settings.min_patients,
             "new_pseudonyms": result.new_pseudonyms,
             "tombstones": tombstone_audit(result.tombstones, removed),
         },
@@ -250,6 +267,14 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                     "resources (inventory), and resource ids, references and values at the profile's time "
                     "elements (profile). Written transformed: surrogates, hour offsets, ZIP3 values in this table. "
                     "Not selected: present in the raw resources, absent from every column."
+                ),
+                "values_outside_domain": validation.replaced(name),
+                "value_validation": md_table(
+                    ["column", "values checked", "replaced", "why"],
+                    [
+                        (column, n["rows"], sum(v for k, v in n.items() if k != "rows"), _reasons(n))
+                        for column, n in validation.counts.get(name, {}).items()
+                    ],
                 ),
                 "residual_phi_scan": scan.summary(name),
                 "parquet_sha256": hashes[name],
@@ -296,6 +321,10 @@ def _data_end_time(manifest: dict) -> datetime | None:
     if source.get("kind") == "synthetic" and source.get("end_date"):
         return datetime.fromisoformat(str(source["end_date"])).replace(tzinfo=UTC) + timedelta(days=1)
     return None
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "rows") or "-"
 
 
 def _reference_time(manifest: dict) -> datetime:

@@ -4,6 +4,7 @@
 import dataclasses
 import os
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -31,9 +32,12 @@ from healthcare_assets.defs.bulk_export import (
 from healthcare_assets.defs.metadata import md_table
 from healthcare_assets.defs.partitions import batch_check_spec, export_batches
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.deid.published_profile import PublishedProfile, publish_profile
+from healthcare_assets.deid.published_profile import check as check_published
 from healthcare_assets.errors import ConfigError
 from healthcare_assets.fhir.export_coverage import plan_since
 from healthcare_assets.fhir.landing import land_batch, load_batch
+from healthcare_assets.fhir.ndjson import public_file_name, public_resource_type
 from healthcare_assets.fhir.profile import PROFILE_FILE, QUARANTINE_DIR, ProfileLimits, ProfileResult, profile_batch
 from healthcare_assets.fhir.screen import DEFAULT_MAX_LINE_BYTES, validate_max_line_bytes
 from healthcare_assets.fhir.sources import (
@@ -246,7 +250,16 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
         "bytes": manifest["totals"]["bytes"],
         "files": md_table(
             ["type", "file", "lines", "bytes", "sha256"],
-            [(f["type"], f["path"], f["lines"], f["bytes"], f["sha256"][:16]) for f in files],
+            [
+                (
+                    public_resource_type(f["type"]),
+                    public_file_name(f["path"]),
+                    f["lines"],
+                    f["bytes"],
+                    f["sha256"][:16],
+                )
+                for f in files
+            ],
         ),
         "rejected_files": len(manifest["rejected_files"]),
         "manifest_sha256": landed.manifest_sha256,
@@ -256,7 +269,10 @@ def raw_fhir_ndjson(context: AssetExecutionContext, config: RawFhirConfig, home:
     if manifest["rejected_files"]:
         metadata["rejected_files_list"] = md_table(
             ["file", "type", "reason", "bytes"],
-            [(f["path"], f["type"] or "unknown", f["reason"], f["bytes"]) for f in manifest["rejected_files"]],
+            [
+                (public_file_name(f["path"]), public_resource_type(f["type"]), f["reason"], f["bytes"])
+                for f in manifest["rejected_files"]
+            ],
         )
     for key in ("index_stays", "readmission_rate", "oracle_auroc"):
         if key in manifest["details"]:
@@ -324,7 +340,10 @@ def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: Da
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     result = profile_batch(batch, limits, threads=config.threads, max_line_bytes=config.max_line_bytes)
-    _store_profile(home, batch_id, result)
+    # Only allow-listed strings or replacements leave the PHI zone, and they are scanned first (deid gate).
+    published = publish_profile(result, _reference_year(batch.manifest))
+    check_published(published, batch, threads=config.threads)
+    _store_profile(home, batch_id, published)
     quarantine = batch.batch_dir / QUARANTINE_DIR
     record = append_audit(
         context,
@@ -344,13 +363,18 @@ def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: Da
             "dangling_references": result.references_dangling,
             "outside_compartment_references": result.references_outside_compartment,
         },
-        details={"structural_check_passed": result.passed, "failures": result.failures, "limits": asdict(limits)},
+        details={
+            "structural_check_passed": result.passed,
+            "failures": published.failures,
+            "limits": asdict(limits),
+            "published_strings_replaced": published.replaced,
+        },
     )
     check = AssetCheckResult(
         check_name=STRUCTURE_CHECK,
         passed=result.passed,
         severity=AssetCheckSeverity.ERROR,
-        description="; ".join(result.failures) or "structure valid",
+        description="; ".join(published.failures) or "structure valid",
         metadata={
             "quarantine_rate": result.quarantine_rate,
             "max_quarantine_rate": limits.max_quarantine_rate,
@@ -360,14 +384,21 @@ def fhir_profile(context: AssetExecutionContext, config: ProfileConfig, home: Da
             "max_superseded_rate": limits.max_superseded_rate,
             "outside_compartment_references": result.references_outside_compartment,
             "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
-            "superseded_by_type": MetadataValue.json(result.duplicates),
+            "superseded_by_type": MetadataValue.json(published.duplicates),
         },
     )
-    return MaterializeResult(metadata=_profile_metadata(result, record["hash"]), check_results=[check])
+    return MaterializeResult(metadata=_profile_metadata(result, published, record["hash"]), check_results=[check])
 
 
-def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, object]:
-    """What a data scientist wants to see first; dates are shown as years only (full dates are PHI)."""
+def _reference_year(manifest: dict) -> int:
+    """The export's year: a time-range year that would reveal an age over 89 then is shown as <=YYYY."""
+    stamp = manifest.get("transaction_time") or manifest.get("landed_at") or ""
+    return int(stamp[:4]) if stamp[:4].isdigit() else datetime.now(UTC).year
+
+
+def _profile_metadata(result: ProfileResult, published: PublishedProfile, audit_hash: str) -> dict[str, object]:
+    """What a data scientist wants to see first; dates are shown as years only (full dates are PHI), and every
+    type, element and system name is allow-listed or replaced (``deid/published_profile.py``)."""
     mb = result.bytes_read / 1e6
     return {
         "dagster/row_count": result.accepted,
@@ -383,31 +414,38 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
         "superseded_rate": round(result.superseded_rate, 6),
         "types": md_table(
             ["type", "files", "lines", "resources", "quarantined", "superseded"],
-            [(t.resource_type, t.files, t.lines, t.accepted, t.quarantined, t.superseded) for t in result.types],
+            [
+                (t["resource_type"], t["files"], t["lines"], t["accepted"], t["quarantined"], t["superseded"])
+                for t in published.types
+            ],
         ),
         "quarantine_reasons": MetadataValue.json(result.quarantine_reasons),
         "quarantine_first_lines": md_table(
-            ["file", "line", "reason"], [(q["file"], q["line"], q["reason_kind"]) for q in result.quarantine_sample]
+            ["file", "line", "reason"],
+            [(public_file_name(q["file"]), q["line"], q["reason_kind"]) for q in result.quarantine_sample],
         ),
         "max_line_bytes": result.max_line_bytes,
         "rejected_files": md_table(
             ["file", "type", "reason", "lines quarantined"],
-            [(r["path"], r["type"], r["reason"], r["lines"]) for r in result.rejected_files],
+            [
+                (public_file_name(r["path"]), public_resource_type(r["type"]), r["reason"], r["lines"])
+                for r in result.rejected_files
+            ],
         ),
         "code_systems": md_table(
             ["type", "system", "occurrences"],
-            [(r["resource_type"], r["system"], r["occurrences"]) for r in result.code_systems],
+            [(r["resource_type"], r["system"], r["occurrences"]) for r in published.code_systems],
         ),
         "element_presence": md_table(
             ["type", "element", "present", "rate"],
-            [(r["resource_type"], r["element"], r["present"], r["rate"]) for r in result.element_presence],
+            [(r["resource_type"], r["element"], r["present"], r["rate"]) for r in published.elements],
             limit=400,
         ),
         "time_ranges_years": md_table(
             ["type", "element", "present", "from year", "to year"],
             [
                 (r["resource_type"], r["element"], r["present"], r["min_year"], r["max_year"])
-                for r in result.time_ranges
+                for r in published.time_ranges
             ],
         ),
         "references_by_type": md_table(
@@ -415,23 +453,25 @@ def _profile_metadata(result: ProfileResult, audit_hash: str) -> dict[str, objec
             [
                 (r["source_type"], r["target_type"], r["total"], r["dangling"], r["unexported"])
                 + (r["outside_compartment"],)
-                for r in result.references
+                for r in published.references
             ],
         ),
+        "published_strings_replaced": MetadataValue.json(published.replaced),
         "seconds": result.seconds,
         "stored_mb_per_s": round(mb / result.seconds, 2) if result.seconds else 0.0,
         "audit_record": audit_hash,
     }
 
 
-def _store_profile(home: DataHome, batch_id: str, result: ProfileResult) -> None:
-    """Counts and rates only (no values, no dates) go to the warehouse, for trends across batches."""
+def _store_profile(home: DataHome, batch_id: str, published: PublishedProfile) -> None:
+    """Counts and rates only (no values, no dates; names allow-listed or replaced) go to the warehouse, for trends
+    across batches."""
     warehouse = home.warehouse()
     tables = {
-        "fhir_profile_types": [asdict(t) for t in result.types],
-        "fhir_profile_elements": result.element_presence,
-        "fhir_profile_code_systems": result.code_systems,
-        "fhir_profile_references": result.references,
+        "fhir_profile_types": published.types,
+        "fhir_profile_elements": published.elements,
+        "fhir_profile_code_systems": published.code_systems,
+        "fhir_profile_references": published.references,
     }
     for table, rows in tables.items():
         if rows:

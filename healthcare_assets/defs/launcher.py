@@ -18,6 +18,7 @@ from typing import Any
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
+from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, execution_config, start_step_server
 from healthcare_assets.defs.jobs import BATCH_PIPELINE, TRAINING_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 
@@ -57,15 +58,22 @@ def launch_batch(
     printer: Printer = print,
     extra_run_config: Mapping[str, Any] | None = None,
     verbose: bool = False,
+    executor: str = DEFAULT_EXECUTOR,
 ) -> LaunchResult:
     """Register ``batch_id`` as a partition and materialize every batch asset for it (check the source with
-    ``preflight.check_source`` first: a partition, once added, stays until ``batches delete``)."""
+    ``preflight.check_source`` first: a partition, once added, stays until ``batches delete``).
+
+    ``executor`` is ``forkserver`` (the job's default), ``spawn`` or ``in_process`` (see defs/fork_server.py).
+    """
+    if executor == "forkserver" and not start_step_server():
+        executor = "spawn"  # a stale fork server would run the steps with another process's environment
     instance.add_dynamic_partitions(EXPORT_BATCH_PARTITIONS, [batch_id])
     launch_id = f"{batch_id}-{time.time_ns()}"
     run_config: dict[str, Any] = {
         "ops": {"raw_fhir_ndjson": {"config": dict(source_config)}},
         # The watcher prints every event; Dagster's console logger would add each failure's full trace.
         "loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}},
+        "execution": execution_config(executor),
     }
     for key, value in (extra_run_config or {}).items():
         run_config.setdefault(key, {}).update(value)
@@ -96,11 +104,17 @@ def launch_training(
     printer: Printer = print,
     run_config: Mapping[str, Any] | None = None,
     verbose: bool = False,
+    executor: str = DEFAULT_EXECUTOR,
 ) -> LaunchResult:
     """Materialize the cross-batch assets (training set, split, and what hangs off them) from every batch so far:
     the unpartitioned half of a ``run``, launched once the batch pipeline succeeded."""
+    if executor == "forkserver" and not start_step_server():
+        executor = "spawn"
     launch_id = f"training-{time.time_ns()}"
-    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}}}
+    config: dict[str, Any] = {
+        "loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}},
+        "execution": execution_config(executor),
+    }
     for key, value in (run_config or {}).items():
         config.setdefault(key, {}).update(value)
     watcher = _RunWatcher(instance, launch_id, printer)

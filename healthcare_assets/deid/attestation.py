@@ -11,28 +11,41 @@ from healthcare_assets.deid.policy import Policy
 
 # category -> (letter in the rule, how this project handles it)
 SAFE_HARBOR_CATEGORIES: dict[str, tuple[str, str]] = {
-    "names": ("A", "never selected (HumanName, Reference.display, mother's maiden name); scan: every name word"),
+    "names": (
+        "A",
+        "never selected (HumanName, Reference.display, mother's maiden name); a name in a coded field -> NULL or "
+        "local-code-<n>; scan: every name word, inside longer values too",
+    ),
     "geographic_subdivisions": (
         "B",
-        "postal code -> ZIP3, 000 for restricted prefixes; state kept; address lines, city, district, "
-        "geolocation and birthplace never selected; scan: address, city and ZIP5 values",
+        "postal code -> ZIP3, 000 for restricted prefixes; state kept only when a US state, else NULL; address "
+        "lines, city, district, geolocation and birthplace never selected; scan: address, city and ZIP5 values",
     ),
     "dates": (
         "C",
         "event and death times -> hours since a per-patient anchor kept in the PHI zone; birth date -> year, "
-        "withheld for 90+; ages capped at 90; scan: date patterns, the batch's dates, no date-typed column",
+        "withheld for 90+; ages capped at 90; a date in a code -> local-code-<n>; scan: date patterns, the "
+        "batch's dates in every written form, no date-typed column",
     ),
     "telephone_numbers": ("D", "telecom never selected; scan: phone pattern and the batch's telecom values"),
     "fax_numbers": ("E", "telecom never selected; scan: phone pattern and the batch's telecom values"),
     "email_addresses": ("F", "telecom never selected; scan: e-mail pattern and the batch's telecom values"),
-    "social_security_numbers": ("G", "identifiers never selected; scan: SSN pattern and the batch's identifiers"),
+    "social_security_numbers": (
+        "G",
+        "identifiers never selected; SSN digits as a number -> NULL; scan: SSN pattern, the batch's identifiers "
+        "and their digits in string and numeric columns",
+    ),
     "medical_record_numbers": ("H", "identifiers never selected; scan: the batch's identifier values"),
     "health_plan_beneficiary_numbers": ("I", "identifiers, Coverage never selected; scan: identifier values"),
     "account_numbers": ("J", "identifiers, Account never selected; scan: identifier values"),
     "certificate_license_numbers": ("K", "identifiers never selected; scan: identifier values"),
     "vehicle_identifiers": ("L", "no selected element carries them; scan: identifier values"),
     "device_identifiers": ("M", "Device, udiCarrier, serialNumber never selected; scan: device identifier values"),
-    "web_urls": ("N", "telecom and attachments never selected; scan: URL pattern (code-system URIs excepted)"),
+    "web_urls": (
+        "N",
+        "telecom and attachments never selected; unknown system URIs -> local-system-<n>; scan: URL pattern "
+        "(known terminology URIs excepted)",
+    ),
     "ip_addresses": ("O", "never selected; scan: IPv4 pattern"),
     "biometric_identifiers": ("P", "no view selects biometric data, free text or attachments"),
     "full_face_photographs": ("Q", "Patient.photo, Media and attachments never selected"),

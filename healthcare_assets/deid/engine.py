@@ -4,10 +4,10 @@ Everything runs in one in-memory DuckDB connection whose spill files stay in the
 only the elements it needs with ``read_json`` and skips the lines the profile excluded (quarantined or
 superseded) by row number; the kept resources are then checked against the profile (count and id checksum),
 so the de-identified tables hold exactly the resources the structural gate accepted. Identifiers go through
-the pseudonymizer, times through the patient timeline, and each table is written, sorted, to a Parquet file
-in a PHI-zone staging folder, and scanned for residual PHI against a dictionary of the batch's own PHI
-values built in the same connection (``inventory``). Publishing to the warehouse is the caller's decision,
-made on the scan's result.
+the pseudonymizer, times through the patient timeline; a dictionary of the batch's own PHI values is built in
+the same connection (``inventory``) and every kept coded value is checked against its column's domain and that
+dictionary (``validation``); then each table is written to a Parquet file in a PHI-zone staging folder and
+scanned for residual PHI. Publishing to the warehouse is the caller's decision, made on the scan's result.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from typing import Any
 import duckdb
 
 from healthcare_assets.deid import tombstones
-from healthcare_assets.deid.geography import STATE_VALUES, zip3_sql
+from healthcare_assets.deid.geography import zip3_sql
 from healthcare_assets.deid.inventory import Inventory, build_inventory
 from healthcare_assets.deid.policy import AGE_AT, DATA_END, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
-from healthcare_assets.deid.scan import ScanResult, scan_tables
+from healthcare_assets.deid.scan import ScanResult, ScanRules, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
+from healthcare_assets.deid.validation import Validation, ValidationSettings, scan_rules, validate_columns
 from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, readable_files
@@ -67,6 +68,7 @@ class DeidResult:
     inventory: Inventory
     timings: dict[str, float] = field(default_factory=dict)
     tombstones: tombstones.StagedTombstones | None = None  # deletions of an incremental export, staged
+    validation: Validation = field(default_factory=Validation)
 
 
 def deidentify_batch(
@@ -80,6 +82,7 @@ def deidentify_batch(
     reference_time: datetime,
     threads: int = 2,
     memory_limit: str = "4GB",
+    settings: ValidationSettings = ValidationSettings(),
     data_end: datetime | None = None,
 ) -> DeidResult:
     """Write one Parquet file per de-identified table into ``staging`` (a PHI-zone folder, replaced).
@@ -125,20 +128,27 @@ def deidentify_batch(
         timings["timeline"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
+        inventory = build_inventory(con, batch, _extra_terms_sql(policy), staging)
+        validation = validate_columns(con, policy, inventory, codebook, settings, batch_id)
+        timings["validate"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
         staged, transformed = {}, {}
         for table in policy.tables:
-            staged[table.table], transformed[table.table] = _write_table(con, table, mapping, policy, batch_id, staging)
+            staged[table.table], transformed[table.table] = _write_table(
+                con, table, mapping, policy, batch_id, staging, validation
+            )
         staged_tombstones = tombstones.stage_tombstones(con, mapping, batch_id, policy.version, staging, deletions)
         timings["write"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        inventory = build_inventory(con, batch, _extra_terms_sql(policy), staging, _code_vocab_sql(policy))
         scan = scan_tables(
             con,
             {**{name: t.path for name, t in staged.items()}, tombstones.TOMBSTONE_TABLE: staged_tombstones.path},
             inventory,
             policy.profile.is_safe_harbor,
-            allowed=allowed_values(policy),
+            rules=_with_tombstones(scan_rules(policy, settings), policy),
+            terms_loaded=True,  # by validate_columns, in this connection
         )
         timings["scan"] = time.perf_counter() - tick
     finally:
@@ -158,6 +168,7 @@ def deidentify_batch(
         inventory=inventory,
         timings=timings,
         tombstones=staged_tombstones,
+        validation=validation,
     )
 
 
@@ -288,29 +299,12 @@ def _extra_terms_sql(policy: Policy) -> str:
     return " UNION ALL ".join(parts)
 
 
-CODE_TYPES = ("code", "uri", "canonical", "url", "oid", "Coding")
-
-
-def _code_vocab_sql(policy: Policy) -> str | None:
-    """Distinct values of the kept code-typed columns (FHIR type code/uri; never a string): the batch's codes."""
-    parts = [
-        f"SELECT DISTINCT {q(rule.column)} AS term FROM {q('_flat_' + table.view)} WHERE {q(rule.column)} IS NOT NULL"
-        for table in policy.tables
-        for rule in table.rules
-        if rule.transform == "keep" and rule.fhir_type in CODE_TYPES
-    ]
-    return " UNION ".join(parts) or None
-
-
-def allowed_values(policy: Policy) -> dict[str, dict[str, frozenset[str]]]:
-    """Values a column may hold whatever the dictionary says: US states in ``state`` columns."""
-    allowed: dict[str, dict[str, frozenset[str]]] = {}
-    for table in policy.tables:
-        for rule in table.rules:
-            if rule.transform == "state":
-                for out in rule.outputs:
-                    allowed.setdefault(table.table, {})[out.name] = STATE_VALUES
-    return allowed
+def _with_tombstones(rules: ScanRules, policy: Policy) -> ScanRules:
+    """The tombstones table holds resource types of the views and surrogates."""
+    types = frozenset(t.resource.lower() for t in policy.tables)
+    rules.permitted[tombstones.TOMBSTONE_TABLE] = {"resource_type": types}
+    rules.id_columns[tombstones.TOMBSTONE_TABLE] = frozenset({"resource_key"})
+    return rules
 
 
 def patient_column(table: TablePolicy) -> str | None:
@@ -382,7 +376,13 @@ def _timeline(
 
 
 def _write_table(
-    con: duckdb.DuckDBPyConnection, table: TablePolicy, mapping: str, policy: Policy, batch_id: str, staging: Path
+    con: duckdb.DuckDBPyConnection,
+    table: TablePolicy,
+    mapping: str,
+    policy: Policy,
+    batch_id: str,
+    staging: Path,
+    validation: Validation,
 ) -> tuple[StagedTable, dict[str, int]]:
     flat = q("_flat_" + table.view)
     patient = patient_column(table)
@@ -392,6 +392,15 @@ def _write_table(
     shifted = not policy.profile.is_safe_harbor
     for index, rule in enumerate(table.rules):
         source = f"f.{q(rule.column)}"
+        replacement = validation.replacements.get((table.view, rule.column))
+        if replacement is not None:
+            # Values outside the column's domain: NULL or local-code-<n> / local-system-<n> (validation.py).
+            alias = f"r{index}"
+            on = f"{alias}.original = {source}"
+            if replacement.system_column:
+                on += f" AND {alias}.system IS NOT DISTINCT FROM f.{q(replacement.system_column)}"
+            joins.append(f"LEFT JOIN {q(replacement.table)} {alias} ON {on}")
+            source = f"(CASE WHEN {alias}.original IS NULL THEN {source} ELSE {alias}.published END)"
         selects += _transform(rule, source, index, shifted)
         if rule.transform == "pseudonym":
             alias = f"m{index}"
@@ -401,7 +410,7 @@ def _write_table(
             )
         if rule.transform != "keep":
             counts.setdefault(rule.transform, "0")
-            counts[rule.transform] += f" + count({source})"
+            counts[rule.transform] += f" + count(f.{q(rule.column)})"
     if table.view in AGE_AT:
         event, name = AGE_AT[table.view]
         selects.append(f"{age_years_sql(fhir_time_sql('f.' + q(event)), 'b.birth')} AS {q(name)}")

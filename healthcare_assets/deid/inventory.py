@@ -10,6 +10,12 @@ Built inside the de-identification connection from three sources:
   the identifier values of the resources the views read (collected while flattening);
 * names repeated elsewhere (``Reference.display``) are those same people's names, already in the dictionary.
 
+Terms are normalised the way the scan normalises values (``scan.normalized_sql``). Every date becomes the
+written forms people use (ISO, ``/``, ``.``, ``-``, month names and abbreviations, two-digit years; separators
+vanish in normalisation, so ``1961/03/14``, ``1961.03.14`` and ``1961-03-14`` are one term), and identifier and
+phone values made of digits and separators also become their bare digits. Nothing is dropped for looking like a
+code: the columns' domains resolve that ambiguity (``domains.py``).
+
 The dictionary is written as Parquet into the PHI-zone staging folder (it is PHI) and never logged; only counts
 leave it.
 """
@@ -21,11 +27,12 @@ from pathlib import Path
 
 import duckdb
 
+from healthcare_assets.deid.normalize import normalized_sql
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.profile import readable_files
 from healthcare_assets.warehouse.duckdb_store import sql_literal
 
-MIN_TERM_LENGTH = 3
+MIN_TERM_LENGTH = 1  # the scan decides where short terms apply (whole values of id columns only)
 PERSON_TYPES = (
     "Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person", "Organization", "Coverage", "Device",
     "Location", "Group", "Account",
@@ -55,7 +62,6 @@ WHOLE_KEYS = {  # matched as whole values
     "deviceIdentifier": "device_id",
     "carrierHRF": "device_id",
 }
-VOCAB_KEYS = ("code", "system", "unit", "status")
 IDENTIFIER_CATEGORIES = {
     "SS": "social_security_numbers",
     "MR": "medical_record_numbers",
@@ -69,17 +75,23 @@ IDENTIFIER_CATEGORIES = {
     "PPN": "other_unique_identifiers",
 }
 TERMS_FILE = "phi_terms.parquet"
-VOCAB_FILE = "phi_vocab.parquet"
+# strftime formats of every date term, with spaces for separators (normalisation maps any separator to a space).
+DATE_FORMATS = (
+    "%Y %m %d", "%Y %-m %-d", "%m %d %Y", "%-m %-d %Y", "%d %m %Y", "%-d %-m %Y", "%m %d %y", "%-m %-d %y",
+    "%d %m %y", "%-d %-m %y", "%Y%m%d", "%d %b %Y", "%-d %b %Y", "%b %d %Y", "%b %-d %Y",
+    "%d %B %Y", "%-d %B %Y", "%B %d %Y", "%B %-d %Y", "%d %b %y", "%-d %b %y", "%b %d %y", "%b %-d %y",
+    "%Y %b %d", "%Y %B %d",
+)  # fmt: skip
+# Identifier and telecom values written with digits and separators only also match as their bare digits.
+MIN_DIGITS = 6
 
 
 @dataclass(frozen=True)
 class Inventory:
     """Where the dictionary lives (PHI-zone Parquet) and what it holds, in counts."""
 
-    terms_path: Path  # (kind, term): lower-case dictionary terms, ambiguous ones removed
-    vocab_path: Path  # (term): non-PHI vocabulary of the person resources (codes, systems, units, statuses)
+    terms_path: Path  # (kind, term): normalised dictionary terms
     terms_by_kind: dict[str, int]
-    ambiguous_terms_dropped: int
     category_counts: dict[str, dict[str, int]]  # resource type -> Safe Harbor category -> values present
 
 
@@ -88,11 +100,9 @@ def build_inventory(
     batch: LandedBatch,
     extra_terms_sql: str,
     out_dir: Path,
-    extra_vocab_sql: str | None = None,
 ) -> Inventory:
-    """``extra_terms_sql`` yields ``(rtype, kind, term)`` rows the caller already holds (ids, dates, identifiers);
-    ``extra_vocab_sql`` yields ``(term)`` code values of the batch (never free text): a dictionary term equal to
-    one of them cannot be told apart from the code, so it is dropped and counted as ambiguous."""
+    """``extra_terms_sql`` yields ``(rtype, kind, term)`` rows the caller already holds (ids, dates, identifiers).
+    Leaves ``_phi_terms(kind, term)`` in ``con`` for the caller's validation step."""
     parts = []
     readable = readable_files(batch)
     for entry in batch.manifest["files"]:
@@ -121,46 +131,51 @@ def build_inventory(
            UNION ALL
            SELECT rtype, key, unnest(json_extract_string(raw, '$[*]')) FROM pairs WHERE starts_with(raw, '[')"""
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _phi_vocab AS
-            SELECT DISTINCT lower(trim(value)) AS term FROM _raw_values WHERE key IN ({_in(VOCAB_KEYS)})
-            {"UNION SELECT lower(trim(term)) FROM (" + extra_vocab_sql + ")" if extra_vocab_sql else ""}"""
-    )
     whole_cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in WHOLE_KEYS.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _phi_extra AS {extra_terms_sql}""",
     )
+    dates = ", ".join(f"strftime(d, '{f}')" for f in DATE_FORMATS)
+    digits = f"""SELECT kind, regexp_replace(term, '[^0-9]', '', 'g') AS term FROM {{source}}
+                 WHERE regexp_full_match(term, '[+0-9 ().-]+') AND length(regexp_replace(term, '[^0-9]', '', 'g'))
+                     >= {MIN_DIGITS}"""
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _phi_candidates AS
+        f"""CREATE OR REPLACE TEMP TABLE _phi_raw_terms AS
+            SELECT 'name' AS kind, w AS term FROM _raw_values,
+                unnest(regexp_split_to_array(value, '[^\\pL\\pN]+')) AS u(w)
+            WHERE key IN ({_in(NAME_KEYS)})
+            UNION ALL
+            SELECT CASE key {whole_cases} END, value FROM _raw_values WHERE key IN ({_in(WHOLE_KEYS)})
+            UNION ALL
+            SELECT 'zip', left(trim(value), 5) FROM _raw_values WHERE key = 'postalCode'
+            UNION ALL
+            SELECT kind, term FROM _phi_extra WHERE kind NOT IN ('date', 'resource_id')"""
+    )
+    contacts = "(SELECT * FROM _phi_raw_terms WHERE kind = 'identifier_or_contact')"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _phi_terms AS
             SELECT DISTINCT kind, term FROM (
-                SELECT 'name' AS kind, lower(w) AS term FROM _raw_values,
-                    unnest(regexp_split_to_array(value, '[^[:alnum:]]+')) AS u(w)
-                WHERE key IN ({_in(NAME_KEYS)})
+                SELECT kind, {normalized_sql("term")} AS term FROM _phi_raw_terms
                 UNION ALL
-                SELECT CASE key {whole_cases} END, lower(trim(value)) FROM _raw_values
-                WHERE key IN ({_in(WHOLE_KEYS)})
+                -- Original ids (millions) match whole values only: lower case, not normalised (scan.py).
+                SELECT 'resource_id', lower(trim(term)) FROM _phi_extra WHERE kind = 'resource_id'
                 UNION ALL
-                SELECT 'zip', left(trim(value), 5) FROM _raw_values WHERE key = 'postalCode'
-                UNION ALL
-                SELECT kind, lower(trim(term)) FROM _phi_extra WHERE kind <> 'date'
-                UNION ALL
-                SELECT 'date', f FROM (SELECT DISTINCT try_cast(term AS DATE) AS d FROM _phi_extra WHERE kind = 'date'),
-                    unnest([strftime(d, '%Y-%m-%d'), strftime(d, '%m/%d/%Y'), strftime(d, '%-m/%-d/%Y'),
-                            strftime(d, '%Y%m%d'), strftime(d, '%d.%m.%Y')]) AS u(f)
+                -- Dates come out of strftime already in normal form (words and digits, single spaces).
+                SELECT 'date', lower(f) FROM (
+                    SELECT DISTINCT try_cast(term AS DATE) AS d FROM _phi_extra WHERE kind = 'date'),
+                    unnest([{dates}]) AS u(f)
                 WHERE d IS NOT NULL
-            ) WHERE length(term) >= {MIN_TERM_LENGTH}"""
+                UNION ALL
+                {digits.format(source=contacts)}
+                UNION ALL
+                SELECT kind, substr(term, 2) FROM ({digits.format(source=contacts)})
+                WHERE length(term) = 11 AND starts_with(term, '1'))
+            WHERE length(term) >= {MIN_TERM_LENGTH}"""
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _phi_terms AS
-           SELECT kind, term FROM _phi_candidates c ANTI JOIN _phi_vocab v ON v.term = c.term"""
-    )
-    candidates = con.execute("SELECT count(*) FROM _phi_candidates").fetchall()[0][0]
     by_kind = dict(con.execute("SELECT kind, count(*) FROM _phi_terms GROUP BY 1 ORDER BY 1").fetchall())
-    terms_path, vocab_path = out_dir / TERMS_FILE, out_dir / VOCAB_FILE
+    terms_path = out_dir / TERMS_FILE
     con.execute(f"COPY _phi_terms TO {sql_literal(terms_path)} (FORMAT parquet)")
-    con.execute(f"COPY _phi_vocab TO {sql_literal(vocab_path)} (FORMAT parquet)")
-    dropped = int(candidates) - sum(by_kind.values())
-    return Inventory(terms_path, vocab_path, by_kind, dropped, _category_counts(con))
+    return Inventory(terms_path, by_kind, _category_counts(con))
 
 
 def _category_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:

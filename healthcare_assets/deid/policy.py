@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from healthcare_assets.audit.canonical import sha256_json
+from healthcare_assets.deid.domains import Domain, domain_of
 from healthcare_assets.deid.geography import RESTRICTED_ZIP3
 from healthcare_assets.fhir.views import ViewDefinition, plan_view
 
 # Bump when any transform's behaviour changes; the full version also hashes the views and the ZIP3 list.
-POLICY_REVISION = 1
+POLICY_REVISION = 2  # 2: coded values validated against their domains (domains.py)
 AGE_CAP = 90  # Safe Harbor: ages over 89 are aggregated into "90 or older"
 # The event an encounter's age is computed at (ages are derived in the PHI zone from the full birth date).
 AGE_AT = {"encounter": ("period_start", "age_years")}
@@ -60,6 +61,7 @@ class ColumnRule:
     outputs: tuple[OutputColumn, ...]
     statement: str
     fhir_type: str | None = None  # FHIR type of the source path (code, uri, string, dateTime, ...)
+    domain: Domain | None = None  # what a kept value must be to be published as is (domains.py)
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,12 @@ def _rule(
     name, described = column.name, (column.description or column.name).rstrip(". ")
     shifted = not profile.is_safe_harbor
     namespace = None
+    domain = domain_of(view_name, name) if transform in ("keep", "state") else None
     if transform == "keep":
         outputs = (OutputColumn(name, sql_type, f"{described}."),)
         statement = "kept as is (a code, value, unit, status or class; no free text)"
+        if domain is not None:
+            statement = _DOMAIN_STATEMENTS[domain.kind]
     elif transform == "pseudonym":
         namespace = _namespace(view, column.path)
         if namespace is None:
@@ -187,10 +192,24 @@ def _rule(
         )
     elif transform == "state":
         outputs = (OutputColumn(name, sql_type, f"{described}."),)
-        statement = "kept (a state is larger than the smallest unit Safe Harbor allows)"
+        statement = (
+            "kept when a US state or territory (a state is larger than the smallest unit Safe Harbor allows); "
+            "anything else becomes NULL"
+        )
     else:
         raise ValueError(f"view {view_name}, column {name}: unknown or missing deid transform {transform!r}")
-    return ColumnRule(view_name, name, transform, namespace, outputs, statement, fhir_type)
+    return ColumnRule(view_name, name, transform, namespace, outputs, statement, fhir_type, domain)
+
+
+_DOMAIN_STATEMENTS = {
+    "value_set": "kept when in its FHIR value set; anything else becomes NULL",
+    "system": "kept when a known terminology or a declared local code system; anything else becomes local-system-<n>",
+    "code": (
+        "kept when a code of a known terminology with that system's shape and not a PHI value of the batch, or a "
+        "declared local code seen for at least k patients; anything else becomes local-code-<n>"
+    ),
+    "measurement": "kept, except a number whose digits are an identifier, phone number or date of the batch (NULL)",
+}
 
 
 def build_policy(views: dict[str, ViewDefinition], profile: Profile | str = Profile.SAFE_HARBOR) -> Policy:
@@ -211,6 +230,12 @@ def build_policy(views: dict[str, ViewDefinition], profile: Profile | str = Prof
             "age_cap": AGE_CAP,
             "restricted_zip3": sorted(RESTRICTED_ZIP3),
             "rules": [[r.view, r.column, r.transform, r.namespace] for t in tables for r in t.rules],
+            "domains": [
+                [r.view, r.column, r.domain.kind, sorted(r.domain.values), [*r.domain.systems, r.domain.system_column]]
+                for t in tables
+                for r in t.rules
+                if r.domain
+            ],
             "paths": {name: [c.path for c in view.columns] for name, view in sorted(views.items())},
             "derived": {"age_at": AGE_AT, "data_end": DATA_END},
         }

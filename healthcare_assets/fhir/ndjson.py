@@ -203,3 +203,30 @@ def iter_bytes(path: Path, chunk_bytes: int = _CHUNK) -> Iterator[bytes]:
 
 def file_stats(path: Path) -> FileStats:
     return FileStats(lines=count_lines(path), bytes=path.stat().st_size, sha256=sha256_file(path))
+
+
+_CANONICAL_NAME = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)(?:\.\d{3})?\.ndjson(?:\.gz)?$")
+WITHHELD_NAME = "(file name withheld)"
+
+
+def public_resource_type(name: str | None) -> str:
+    """A resource type as logs and metadata may show it: a FHIR R4 resource type, else ``unknown-type``."""
+    from healthcare_assets.fhir.views.fhir_model import r4_model
+
+    return name if name and r4_model().is_resource(name) else "unknown-type"
+
+
+def public_file_name(path: str | Path) -> str:
+    """A landed file's name as logs, metadata and error messages outside the PHI zone may show it.
+
+    Landing names typed files ``<Type>[.NNN].ndjson[.gz]``; a name whose type is a FHIR R4 resource type says
+    nothing about a person. Anything else (a rejected file keeps the name the source gave it, and a name's
+    "type" may be any capitalised word) is withheld: a file name is free text that a sender controls.
+    """
+    from healthcare_assets.fhir.views.fhir_model import r4_model
+
+    name = Path(path).name
+    match = _CANONICAL_NAME.match(name)
+    if match and r4_model().is_resource(match["type"]):
+        return name
+    return WITHHELD_NAME

@@ -37,7 +37,7 @@ from healthcare_assets.config import private_file
 from healthcare_assets.errors import about_file
 from healthcare_assets.fhir.compartment import COMPARTMENT_LEVELS, PATIENT_COMPARTMENT_R4, export_level
 from healthcare_assets.fhir.landing import LandedBatch
-from healthcare_assets.fhir.ndjson import lines_sql
+from healthcare_assets.fhir.ndjson import lines_sql, public_file_name
 from healthcare_assets.fhir.screen import (
     DEFAULT_MAX_LINE_BYTES,
     REASONS,
@@ -619,7 +619,9 @@ def _failures(result: ProfileResult) -> list[str]:
     limits = result.limits
     # An empty batch (an incremental export with nothing new) is structurally valid; it is reported as empty.
     if result.quarantine_rate > limits.max_quarantine_rate:
-        first = "; ".join(f"{q['file']} line {q['line']}: {q['reason_kind']}" for q in result.quarantine_sample)
+        first = "; ".join(
+            f"{public_file_name(q['file'])} line {q['line']}: {q['reason_kind']}" for q in result.quarantine_sample
+        )
         failures.append(
             f"quarantine rate {result.quarantine_rate:.4%} exceeds {limits.max_quarantine_rate:.4%} "
             f"({result.quarantined} of {result.lines} lines: {result.quarantine_reasons}; first: {first})"

@@ -20,6 +20,7 @@ from healthcare_assets.fhir.ndjson import (
     NdjsonError,
     is_gzip,
     is_ndjson_name,
+    public_resource_type,
     type_from_content,
     type_from_name,
 )
@@ -89,13 +90,13 @@ class NdjsonDirSource:
             rejected.mkdir(mode=0o700, exist_ok=True)
             for src in unknown:
                 shutil.copyfile(src, rejected / src.name)
-            progress(f"{len(unknown)} file(s) of unknown resource type set aside: {', '.join(p.name for p in unknown)}")
+            progress(f"{len(unknown)} file(s) of unknown resource type set aside (names withheld; see the manifest)")
         for resource_type, paths in sorted(by_type.items()):
             for index, src in enumerate(paths):
                 name = resource_type if len(paths) == 1 else f"{resource_type}.{index + 1:03d}"
                 suffix = ".ndjson.gz" if is_gzip(src) else ".ndjson"
                 shutil.copyfile(src, ndjson_dir / f"{name}{suffix}")
-            progress(f"copied {resource_type} ({len(paths)} file{'s' if len(paths) > 1 else ''})")
+            progress(f"copied {public_resource_type(resource_type)} ({len(paths)} file{'s' if len(paths) > 1 else ''})")
         return FetchResult(
             details={
                 "source_files": sum(len(p) for p in by_type.values()) + len(unknown),

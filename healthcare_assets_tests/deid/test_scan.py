@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from healthcare_assets.deid.scan import ScanResult, scan_tables
+from healthcare_assets.deid.validation import ValidationSettings, scan_rules
 from healthcare_assets_tests.deid.conftest import Run
 
 
@@ -21,8 +22,10 @@ def scanner(synthea_run: Run):
     """Scan copies of the Synthea outputs against the batch's PHI dictionary (staged by the engine)."""
     con = duckdb.connect()
 
+    rules = scan_rules(synthea_run.policy, ValidationSettings())
+
     def scan(staged: dict[str, Path], safe_harbor: bool = True) -> ScanResult:
-        return scan_tables(con, staged, synthea_run.inventory, safe_harbor)
+        return scan_tables(con, staged, synthea_run.inventory, safe_harbor, rules=rules)
 
     yield scan
     con.close()
