@@ -101,7 +101,7 @@ def batch_order(context: AssetExecutionContext) -> list[str]:
 @contextmanager
 def working_connection(home: DataHome, name: str, threads: int = 2, memory_limit: str = "4GB"):
     """An in-memory DuckDB spilling into a fresh staging folder of the de-identified zone; both are gone when the
-    block ends, whatever happens in it."""
+    block ends, whatever happens in it. ``name`` carries the run id: concurrent runs never share a folder."""
     staging = home.paths().home / STAGING_DIR / name
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -165,7 +165,7 @@ def column_schema(columns) -> TableSchema:
 def readmission_cohort(context: AssetExecutionContext, home: DataHome, features: FeatureSettings) -> MaterializeResult:
     batch_id = context.partition_key
     spec = features.spec()
-    with working_connection(home, f"cohort-{batch_id}") as (con, staging):
+    with working_connection(home, f"cohort-{batch_id}-{context.run_id}") as (con, staging):
         tick = time.perf_counter()
         loaded = load_warehouse(con, home, batch_order(context), COHORT_SOURCES)
         compute_cohort(con, spec.cohort)
@@ -253,7 +253,8 @@ def feature_matrix(
     batch_id = context.partition_key
     spec = features.spec()
     columns = matrix_columns(spec)
-    with working_connection(home, f"matrix-{batch_id}", config.threads, config.memory_limit) as (con, staging):
+    name = f"matrix-{batch_id}-{context.run_id}"
+    with working_connection(home, name, config.threads, config.memory_limit) as (con, staging):
         tick = time.perf_counter()
         loaded = load_warehouse(con, home, batch_order(context))
         load_s = time.perf_counter() - tick

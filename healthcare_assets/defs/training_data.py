@@ -147,7 +147,8 @@ def training_set(
     spec = features.spec()
     order = batch_order(context)
     chosen = select_batches(order, config.batches, config.last_n_batches)
-    with working_connection(home, "training_set", config.threads, config.memory_limit) as (con, staging):
+    name = f"training_set-{context.run_id}"
+    with working_connection(home, name, config.threads, config.memory_limit) as (con, staging):
         tick = time.perf_counter()
         loaded = load_warehouse(con, home, order)
         compute_features(con, spec, loaded)
