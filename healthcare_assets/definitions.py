@@ -2,18 +2,34 @@
 
 from dagster import Definitions
 
-from healthcare_assets.defs.automation import nightly_bulk_export, register_bulk_export, scheduled_export_sensor
+from healthcare_assets.defs.automation import (
+    nightly_bulk_export,
+    register_bulk_export,
+    scheduled_export_sensor,
+    training_after_batch_sensor,
+)
 from healthcare_assets.defs.deidentification import deidentified_tables
 from healthcare_assets.defs.executor import warm_multiprocess_executor
 from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
-from healthcare_assets.defs.jobs import batch_pipeline
+from healthcare_assets.defs.features import FeatureSettings, feature_matrix, readmission_cohort
+from healthcare_assets.defs.jobs import batch_pipeline, training_pipeline
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.defs.training_data import feature_dictionary, train_test_split, training_set
 
 defs = Definitions(
-    assets=[raw_fhir_ndjson, fhir_profile, deidentified_tables],
-    jobs=[batch_pipeline, register_bulk_export],
+    assets=[
+        raw_fhir_ndjson,
+        fhir_profile,
+        deidentified_tables,
+        readmission_cohort,
+        feature_matrix,
+        feature_dictionary,
+        training_set,
+        train_test_split,
+    ],
+    jobs=[batch_pipeline, register_bulk_export, training_pipeline],
     schedules=[nightly_bulk_export],
-    sensors=[scheduled_export_sensor],
-    resources={"home": DataHome()},
+    sensors=[scheduled_export_sensor, training_after_batch_sensor],
+    resources={"home": DataHome(), "features": FeatureSettings()},
     executor=warm_multiprocess_executor,
 )

@@ -29,16 +29,19 @@ def test_run_ndjson_then_verify_then_tamper(data_home: Paths, synthea_dir: Path)
     assert "> raw_fhir_ndjson" in out and "✔ fhir_profile materialized" in out
     assert "✔ check fhir_profile:structural_integrity passed" in out
     assert "✔ check deidentified_patient:residual_phi_scan passed" in out
+    assert "✔ check feature_matrix:no_future_data passed" in out
+    assert "✔ check training_set:training_set_schema passed" in out and "✔ train_test_split materialized" in out
     assert str(data_home.batch_dir("synthea-cli")) in out and "dagster dev -w workspace.yaml" in out
 
-    with DagsterInstance.get() as instance:  # DAGSTER_HOME from the fixture: the run is visible to the UI
-        runs = instance.get_runs()
-        assert len(runs) == 1 and runs[0].status == DagsterRunStatus.SUCCESS
-        assert runs[0].tags["dagster/partition"] == "synthea-cli"
+    with DagsterInstance.get() as instance:  # DAGSTER_HOME from the fixture: the runs are visible to the UI
+        runs = instance.get_runs()  # newest first: the cross-batch run follows the batch's
+        assert len(runs) == 2 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+        assert runs[1].tags["dagster/partition"] == "synthea-cli" and runs[0].job_name == "training_pipeline"
         assert instance.get_dynamic_partitions("export_batch") == ["synthea-cli"]
 
     verified = _cli("audit", "verify", env=env)
-    assert verified.returncode == 0 and "OK: 3 records" in verified.stdout  # land, profile, de-identify
+    # land, profile, de-identify, cohort, feature matrix; dictionary, training set, split
+    assert verified.returncode == 0 and "OK: 8 records" in verified.stdout
     ledger = data_home.audit / "ledger.jsonl"
     lines = ledger.read_text().splitlines(keepends=True)
     ledger.write_text(lines[0].replace('"lines":38970', '"lines":38000') + lines[1])
@@ -67,5 +70,6 @@ def test_run_synthetic_through_every_asset(data_home: Paths) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "generating 120 synthetic patients (seed 5)" in done.stdout
     assert "✔ check deidentified_patient:residual_phi_scan passed" in done.stdout
+    assert "✔ check feature_matrix:feature_matrix_schema passed" in done.stdout
     manifest = (data_home.batch_dir("syn") / "manifest.json").read_text()
     assert '"icd10_dropped": true' in manifest and '"patients": 120' in manifest

@@ -12,20 +12,23 @@ in the code location names a hospital.
 
 from dagster import (
     AssetKey,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     OpExecutionContext,
     RunRequest,
+    RunStatusSensorContext,
     ScheduleDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     job,
     op,
+    run_status_sensor,
     sensor,
 )
 
-from healthcare_assets.defs.jobs import batch_pipeline
+from healthcare_assets.defs.jobs import batch_pipeline, training_pipeline
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 from healthcare_assets.fhir.landing import new_batch_id
 
@@ -84,3 +87,17 @@ def scheduled_export_sensor(context: SensorEvaluationContext):
             for key in pending
         ]
     )
+
+
+@run_status_sensor(
+    name="training_after_batch_sensor",
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[batch_pipeline],
+    request_job=training_pipeline,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="After a batch pipeline run succeeds (a nightly export, a run launched from the UI), rebuild the "
+    "assets across batches (training set, split and the training stage). `healthcare-assets run` does this itself.",
+)
+def training_after_batch_sensor(context: RunStatusSensorContext):
+    return RunRequest(run_key=f"after-{context.dagster_run.run_id}", tags={"healthcare_assets/trigger": "batch"})

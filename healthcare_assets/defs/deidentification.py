@@ -8,7 +8,7 @@ closed), and the failed checks block everything downstream.
 # No `from __future__ import annotations` here: Dagster reads the Config annotations at import.
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetCheckResult,
@@ -182,6 +182,7 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         reference,
         threads=config.threads,
         settings=settings,
+        data_end=_data_end_time(batch.manifest),
     )
     validation = result.validation
     staged = {name: table.path for name, table in result.tables.items()}
@@ -309,6 +310,17 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
         record["hash"],
         SCAN_CHECK,
     )
+
+
+def _data_end_time(manifest: dict) -> datetime | None:
+    """Where the batch's data ends: the Bulk transactionTime, or the synthetic simulation's end (nothing happens
+    at or after midnight UTC after its ``end_date``); None lets de-identification use the latest event time."""
+    if manifest.get("transaction_time"):
+        return datetime.fromisoformat(manifest["transaction_time"].replace("Z", "+00:00"))
+    source = manifest.get("source") or {}
+    if source.get("kind") == "synthetic" and source.get("end_date"):
+        return datetime.fromisoformat(str(source["end_date"])).replace(tzinfo=UTC) + timedelta(days=1)
+    return None
 
 
 def _reasons(counts: dict[str, int]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
 
 from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, execution_config, start_step_server
-from healthcare_assets.defs.jobs import BATCH_PIPELINE
+from healthcare_assets.defs.jobs import BATCH_PIPELINE, TRAINING_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 
 LAUNCH_TAG = "healthcare_assets/launch"
@@ -31,6 +31,13 @@ def batch_pipeline_job():
     from healthcare_assets.definitions import defs
 
     return defs.resolve_job_def(BATCH_PIPELINE)
+
+
+def training_pipeline_job():
+    """Module-level so that ``reconstructable`` can rebuild the cross-batch job in each step's process."""
+    from healthcare_assets.definitions import defs
+
+    return defs.resolve_job_def(TRAINING_PIPELINE)
 
 
 @dataclass
@@ -89,6 +96,37 @@ def launch_batch(
         watcher.warnings,
         watcher.stacks,
         watcher.summary,
+    )
+
+
+def launch_training(
+    instance: DagsterInstance,
+    printer: Printer = print,
+    run_config: Mapping[str, Any] | None = None,
+    verbose: bool = False,
+    executor: str = DEFAULT_EXECUTOR,
+) -> LaunchResult:
+    """Materialize the cross-batch assets (training set, split, and what hangs off them) from every batch so far:
+    the unpartitioned half of a ``run``, launched once the batch pipeline succeeded."""
+    if executor == "forkserver" and not start_step_server():
+        executor = "spawn"
+    launch_id = f"training-{time.time_ns()}"
+    config: dict[str, Any] = {
+        "loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}},
+        "execution": execution_config(executor),
+    }
+    for key, value in (run_config or {}).items():
+        config.setdefault(key, {}).update(value)
+    watcher = _RunWatcher(instance, launch_id, printer)
+    watcher.start()
+    try:
+        result = execute_job(
+            reconstructable(training_pipeline_job), instance=instance, run_config=config, tags={LAUNCH_TAG: launch_id}
+        )
+    finally:
+        watcher.stop()
+    return LaunchResult(
+        result.run_id, result.success, watcher.failed_checks, watcher.errors, watcher.warnings, watcher.stacks
     )
 
 

@@ -25,7 +25,7 @@ import duckdb
 from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import zip3_sql
 from healthcare_assets.deid.inventory import Inventory, build_inventory
-from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolicy
+from healthcare_assets.deid.policy import AGE_AT, DATA_END, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
 from healthcare_assets.deid.scan import ScanResult, ScanRules, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
@@ -83,8 +83,13 @@ def deidentify_batch(
     threads: int = 2,
     memory_limit: str = "4GB",
     settings: ValidationSettings = ValidationSettings(),
+    data_end: datetime | None = None,
 ) -> DeidResult:
-    """Write one Parquet file per de-identified table into ``staging`` (a PHI-zone folder, replaced)."""
+    """Write one Parquet file per de-identified table into ``staging`` (a PHI-zone folder, replaced).
+
+    ``data_end`` is when the batch's data ends (Bulk transactionTime, synthetic simulation end); unknown (None),
+    it is the batch's latest event time, but not after ``reference_time``.
+    """
     started = time.perf_counter()
     batch_id = batch.manifest["batch_id"]
     shutil.rmtree(staging, ignore_errors=True)
@@ -119,7 +124,7 @@ def deidentify_batch(
         timings["pseudonyms"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        patients = _timeline(con, policy, codebook, batch_id, reference_time)
+        patients = _timeline(con, policy, codebook, batch_id, reference_time, data_end)
         timings["timeline"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
@@ -311,9 +316,15 @@ def patient_column(table: TablePolicy) -> str | None:
 
 
 def _timeline(
-    con: duckdb.DuckDBPyConnection, policy: Policy, codebook: Codebook, batch_id: str, reference_time: datetime
+    con: duckdb.DuckDBPyConnection,
+    policy: Policy,
+    codebook: Codebook,
+    batch_id: str,
+    reference_time: datetime,
+    data_end: datetime | None = None,
 ) -> int:
-    """``_timeline`` (anchors, shifts) and ``_births`` (birth time, 90+ flag) for every patient in the batch."""
+    """``_timeline`` (anchors, shifts), ``_births`` (birth time, 90+ flag) for every patient in the batch, and
+    ``_data_end`` (one row: where the batch's data ends)."""
     events = []
     for table in policy.tables:
         patient = patient_column(table)
@@ -337,6 +348,14 @@ def _timeline(
         "SELECT patient, first_event FROM _event_bounds WHERE patient IS NOT NULL"
     )
     ensure_timeline(con, codebook, "_first_events", batch_id)
+    if data_end is None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _data_end AS SELECT least(max(last_event), ?::TIMESTAMPTZ) AS t "
+            "FROM _event_bounds",
+            [reference_time],
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _data_end AS SELECT ?::TIMESTAMPTZ AS t", [data_end])
     patient_table = next((t for t in policy.tables if t.resource == "Patient"), None)
     birth_rule = next((r for r in patient_table.rules if r.transform == "birth_date"), None) if patient_table else None
     if birth_rule is None:
@@ -395,6 +414,8 @@ def _write_table(
     if table.view in AGE_AT:
         event, name = AGE_AT[table.view]
         selects.append(f"{age_years_sql(fhir_time_sql('f.' + q(event)), 'b.birth')} AS {q(name)}")
+    if table.view in DATA_END:
+        selects.append(f"{offset_hours_sql('(SELECT t FROM _data_end)', 'tl.anchor')} AS {q(DATA_END[table.view])}")
     selects.append(f"{sql_literal(policy.version)} AS deid_policy")
     if patient:
         joins.append(f"LEFT JOIN _timeline tl ON tl.patient = f.{q(patient)}")

@@ -21,6 +21,14 @@ POLICY_REVISION = 2  # 2: coded values validated against their domains (domains.
 AGE_CAP = 90  # Safe Harbor: ages over 89 are aggregated into "90 or older"
 # The event an encounter's age is computed at (ages are derived in the PHI zone from the full birth date).
 AGE_AT = {"encounter": ("period_start", "age_years")}
+# Where each patient's data ends, in hours since their anchor: the follow-up limit of outcome labels (a stay
+# discharged less than 30 days before it has a pending label, never a negative one). Derived inside the PHI zone.
+DATA_END = {"patient": "data_end_offset_h"}
+DATA_END_STATEMENT = (
+    "hours from the patient's anchor to the end of the batch's data (the Bulk transactionTime, the synthetic "
+    "simulation end, else the batch's latest event time but not after landing), computed inside the PHI zone; "
+    "an interval like the other offsets, no date leaves the PHI zone"
+)
 
 
 class Profile(StrEnum):
@@ -72,6 +80,10 @@ class TablePolicy:
             columns.append(
                 OutputColumn(name, "INTEGER", f"Age in whole years at {AGE_AT[self.view][0]}, capped at {AGE_CAP}.")
             )
+        if self.view in DATA_END:
+            columns.append(
+                OutputColumn(DATA_END[self.view], "DOUBLE", "End of the batch's data (hours since the anchor).")
+            )
         columns.append(OutputColumn("deid_policy", "VARCHAR", "Version of the de-identification policy applied."))
         return columns
 
@@ -111,6 +123,8 @@ class Policy:
                     f"| {name} | derived | age in whole years at {event}, computed from the full birth date"
                     f' inside the PHI zone, capped at {AGE_CAP} ("90 or older") |'
                 )
+            if table.view in DATA_END:
+                lines.append(f"| {DATA_END[table.view]} | derived | {DATA_END_STATEMENT} |")
         return "\n".join(lines) + "\n"
 
 
@@ -223,6 +237,7 @@ def build_policy(views: dict[str, ViewDefinition], profile: Profile | str = Prof
                 if r.domain
             ],
             "paths": {name: [c.path for c in view.columns] for name, view in sorted(views.items())},
+            "derived": {"age_at": AGE_AT, "data_end": DATA_END},
         }
     )
     return Policy(profile, tuple(tables), f"{profile.value}-r{POLICY_REVISION}-{fingerprint[:12]}")

@@ -90,13 +90,19 @@ class SharedDuckDB:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     @contextmanager
-    def attached(self, con: duckdb.DuckDBPyConnection, alias: str) -> Iterator[str]:
-        """ATTACH this file to another (working) connection, under the exclusive lock, for one block."""
+    def attached(self, con: duckdb.DuckDBPyConnection, alias: str, read_only: bool = False) -> Iterator[str]:
+        """ATTACH this file to another (working) connection for one block, under the exclusive lock (the shared
+        one when ``read_only``: a file nobody has written yet is then an empty in-memory database)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a+b") as lock:
-            self._acquire(lock, fcntl.LOCK_EX)
+            self._acquire(lock, fcntl.LOCK_SH if read_only else fcntl.LOCK_EX)
             try:
-                con.execute(f"ATTACH ? AS {quote_ident(alias)}", [str(self.path)])
+                if read_only and not self.path.exists():
+                    con.execute(f"ATTACH ':memory:' AS {quote_ident(alias)}")
+                elif read_only:
+                    con.execute(f"ATTACH ? AS {quote_ident(alias)} (READ_ONLY)", [str(self.path)])
+                else:
+                    con.execute(f"ATTACH ? AS {quote_ident(alias)}", [str(self.path)])
                 try:
                     yield alias
                 finally:
@@ -165,6 +171,8 @@ class SharedDuckDB:
                         continue
                     if not exists:
                         con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({source_sql}) LIMIT 0")
+                    else:  # a newer release adds a column (deidentified_patient.data_end_offset_h)
+                        _add_missing_columns(con, table, f"({source_sql})")
                     con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})")
                     written[table] = con.execute(

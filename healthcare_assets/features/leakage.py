@@ -1,0 +1,164 @@
+"""The leakage gate: features must not change when everything after the index time is removed.
+
+For a seeded sample of index stays (all of them in small batches), each stay's patient history is cut at the
+stay's index time, as it stood at discharge: encounters that had not started are gone and those still open lose
+their end, observations not yet issued, conditions not yet recorded, orders not yet authored and procedures not
+yet performed are gone, a later death is unknown and the data ends at discharge. Every cut history becomes its
+own pseudo-patient in a fresh in-memory DuckDB, and the very same ``build_features`` runs on it. Any feature,
+comparator or subgroup that differs from the matrix row used something from after discharge. The check does not
+trust the feature SQL's own time filters: it only compares outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from healthcare_assets.features.build import build_features
+from healthcare_assets.features.dictionary import matrix_columns
+from healthcare_assets.features.spec import FeatureSpec
+from healthcare_assets.warehouse.duckdb_store import sql_literal
+
+TRUNCATED_BATCH = "leakage-check"
+MAX_FAILURES_SHOWN = 50
+TOLERANCE = 1e-6
+
+
+@dataclass
+class LeakageResult:
+    checked: int
+    stays: int
+    failures: list[dict[str, object]] = field(default_factory=list)  # stay_id, column, matrix, cut history
+    failure_count: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.failure_count == 0
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"{self.checked} of {self.stays} stays recomputed from history cut at discharge: identical"
+        stays = len({f["stay_id"] for f in self.failures})
+        columns = sorted({str(f["column"]) for f in self.failures})
+        return (
+            f"{self.failure_count} feature values of {stays}+ stays changed when data after discharge was removed "
+            f"(columns: {', '.join(columns[:10])})"
+        )
+
+
+def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
+    """SQL per deidentified_* table: each sampled stay's patient history as known at its index time, under the
+    pseudo-patient id ``stay_id`` (resource ids prefixed with it, so copies of one resource stay apart)."""
+    join = f"FROM {sample} k JOIN"
+    pid = "k.stay_id AS patient_id"
+    batch = f"{sql_literal(TRUNCATED_BATCH)} AS batch_id"
+
+    def key(column: str, alias: str) -> str:
+        return f"k.stay_id || ':' || {alias}.{column}"
+
+    return {
+        "patient": f"""SELECT {pid}, p.gender,
+                   coalesce(p.deceased_datetime_offset_h <= k.index_h, false) AS deceased,
+                   CASE WHEN p.deceased_datetime_offset_h <= k.index_h THEN p.deceased_datetime_offset_h END
+                       AS deceased_datetime_offset_h,
+                   k.index_h AS data_end_offset_h, {batch}
+            {join} _fx_src_patient p ON p.patient_id = k.pid""",
+        "encounter": f"""SELECT {key("encounter_id", "e")} AS encounter_id, {pid},
+                   CASE WHEN e.period_end_offset_h > k.index_h THEN 'in-progress' ELSE e.status END AS status,
+                   e.class_code, e.type_code, e.period_start_offset_h,
+                   CASE WHEN e.period_end_offset_h <= k.index_h THEN e.period_end_offset_h END AS period_end_offset_h,
+                   e.admit_source_code,
+                   CASE WHEN e.period_end_offset_h <= k.index_h THEN e.discharge_disposition_code END
+                       AS discharge_disposition_code,
+                   e.age_years, {batch}
+            {join} _fx_src_encounter e ON e.patient_id = k.pid AND e.period_start_offset_h <= k.index_h""",
+        "condition": f"""SELECT {key("condition_id", "c")} AS condition_id, {pid},
+                   {key("encounter_id", "c")} AS encounter_id, c.snomed_code, c.icd10cm_code, c.verification_status,
+                   c.onset_datetime_offset_h, c.recorded_date_offset_h, {batch}
+            {join} _fx_src_condition c ON c.patient_id = k.pid
+            LEFT JOIN _fx_src_encounter e ON e.encounter_id = c.encounter_id
+            WHERE coalesce(c.recorded_date_offset_h, e.period_start_offset_h, c.onset_datetime_offset_h)
+                  <= k.index_h""",
+        "observation": f"""SELECT {key("observation_id", "o")} AS observation_id, {pid}, o.status, o.code,
+                   o.code_system, o.value_quantity, o.value_unit, o.effective_datetime_offset_h,
+                   o.effective_period_start_offset_h, o.issued_offset_h, {batch}
+            {join} _fx_src_observation o ON o.patient_id = k.pid
+            WHERE greatest(coalesce(o.effective_datetime_offset_h, o.effective_period_start_offset_h),
+                           o.issued_offset_h) <= k.index_h""",
+        "observation_component": f"""SELECT {key("observation_id", "o")} AS observation_id, {pid}, o.code,
+                   o.code_system, o.value_quantity, o.value_unit, o.effective_datetime_offset_h, {batch}
+            {join} _fx_src_observation_component o ON o.patient_id = k.pid
+            WHERE o.effective_datetime_offset_h <= k.index_h""",
+        "medication_request": f"""SELECT {key("medication_request_id", "m")} AS medication_request_id, {pid},
+                   m.status, m.medication_code, m.authored_on_offset_h, {batch}
+            {join} _fx_src_medication_request m ON m.patient_id = k.pid
+            WHERE m.authored_on_offset_h <= k.index_h""",
+        "procedure": f"""SELECT {key("procedure_id", "r")} AS procedure_id, {pid}, r.status, r.code,
+                   r.performed_start_offset_h, r.performed_datetime_offset_h, {batch}
+            {join} _fx_src_procedure r ON r.patient_id = k.pid
+            WHERE coalesce(r.performed_start_offset_h, r.performed_datetime_offset_h) <= k.index_h""",
+    }
+
+
+def check_leakage(
+    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, sample_size: int = 2000, seed: int = 0
+) -> LeakageResult:
+    """Compare ``_fx_matrix`` (in ``con``, with its ``_fx_src_*`` tables) with features recomputed from each
+    sampled stay's history cut at its index time. ``sample_size`` 0 checks every stay."""
+    stays = con.execute("SELECT count(*) FROM _fx_matrix").fetchall()[0][0]
+    limit = "" if sample_size <= 0 else f"LIMIT {int(sample_size)}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lk_sample AS
+        SELECT m.stay_id, px.pid, m.index_offset_h AS index_h FROM _fx_matrix m
+        JOIN _fx_pid px ON px.patient_id = m.patient_id
+        ORDER BY md5(m.stay_id || {sql_literal(str(seed))}) {limit}"""
+    )
+    checked = con.execute("SELECT count(*) FROM _lk_sample").fetchall()[0][0]
+    if not checked:
+        return LeakageResult(0, stays)
+    compared = [c.name for c in matrix_columns(spec) if c.role in ("feature", "comparator", "subgroup")]
+    expected = con.sql(
+        f"SELECT stay_id, {', '.join(compared)} FROM _fx_matrix WHERE stay_id IN (SELECT stay_id FROM _lk_sample)"
+    ).pl()
+    cut = duckdb.connect(":memory:")
+    try:
+        cut.execute("SET threads = 2")
+        for table, sql in _cut_tables(con, "_lk_sample").items():
+            frame = con.sql(sql).to_arrow_table()  # noqa: F841 (read by the replacement scan below)
+            cut.execute(f"CREATE TABLE deidentified_{table} AS SELECT * FROM frame")
+        build_features(cut, spec)
+        recomputed = cut.sql(
+            f"SELECT patient_id AS stay_id, {', '.join(compared)} FROM _fx_matrix "
+            "WHERE stay_id = patient_id || ':' || patient_id"
+        ).pl()
+    finally:
+        cut.close()
+    con.execute("DROP TABLE _lk_sample")
+    return LeakageResult(checked, stays, *_differences(expected, recomputed, compared))
+
+
+def _differences(expected: pl.DataFrame, recomputed: pl.DataFrame, columns: list[str]) -> tuple[list, int]:
+    """(failures shown, failure count): stays that are no index stay any more, and every differing value."""
+    failures: list[dict[str, object]] = []
+    count = 0
+    found = set(recomputed.get_column("stay_id").to_list())
+    for stay in expected.get_column("stay_id").to_list():
+        if stay not in found:
+            count += 1
+            if len(failures) < MAX_FAILURES_SHOWN:
+                failures.append({"stay_id": stay, "column": "(stay)", "matrix": "index stay", "cut_history": "absent"})
+    joined = expected.join(recomputed, on="stay_id", how="inner", suffix="__cut")
+    for name in columns:
+        a, b = pl.col(name), pl.col(f"{name}__cut")
+        if joined.schema[name] in (pl.Float64, pl.Float32):
+            differs = (a.is_null() != b.is_null()) | ((a - b).abs() > TOLERANCE * (1 + a.abs()))
+        else:
+            differs = (a.is_null() != b.is_null()) | (a != b)
+        bad = joined.filter(differs.fill_null(False)).select("stay_id", name, f"{name}__cut")
+        count += bad.height
+        for stay, value, other in bad.head(MAX_FAILURES_SHOWN).iter_rows():
+            if len(failures) < MAX_FAILURES_SHOWN:
+                failures.append({"stay_id": stay, "column": name, "matrix": value, "cut_history": other})
+    return failures, count

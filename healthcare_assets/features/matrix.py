@@ -1,0 +1,354 @@
+"""The feature SQL: one row per index stay of ``_fx_cohort``, from the ``_fx_src_*`` tables, nothing after discharge.
+
+Every family is one set-based DuckDB statement over all stays at once (no loop per patient). An event enters a
+stay's features only when it was *available* by the stay's index time (plus a window's ``end_h``, which the
+spec keeps at or before 0 and the leakage gate checks): observations by ``max(effective, issued)``, conditions by
+recorded date (else their encounter's start, else onset), medications by ``authoredOn``, encounters and
+procedures by their times. The result, ``_fx_matrix``, has exactly the columns of ``dictionary.matrix_columns``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from healthcare_assets.features import comorbidities, encounter_codes, measurements, medication_codes
+from healthcare_assets.features.dictionary import matrix_columns
+from healthcare_assets.features.spec import FeatureSpec
+from healthcare_assets.warehouse.duckdb_store import quote_ident, sql_literal, sql_name
+
+LOINC = measurements.LOINC
+ADMINISTRATIVE_PROCEDURES = ("430193006",)  # SNOMED CT medication reconciliation: not a HOSPITAL "procedure"
+LACE_ED_DAYS = 182  # "ED visits in the previous 6 months"
+HOSPITAL_ADMISSION_DAYS = 365  # "hospital admissions in the previous 12 months"
+VOID_OBSERVATION = ("entered-in-error", "cancelled")
+VOID_MEDICATION = ("entered-in-error", "cancelled", "draft")
+VOID_PROCEDURE = ("entered-in-error", "not-done", "preparation")
+VOID_CONDITION = ("refuted", "entered-in-error")
+
+
+def _in(values) -> str:
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+
+
+def _values(rows: list[tuple], alias: str, names: str) -> str:
+    """Literal rows as a derived table ``alias(names)`` (codesets are small)."""
+    body = ", ".join("(" + ", ".join(sql_literal(v) if isinstance(v, str) else repr(v) for v in r) + ")" for r in rows)
+    return f"(VALUES {body}) AS {alias}({names})"
+
+
+def build_matrix(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str, dict[str, int]]:
+    """``_fx_matrix`` for the included stays of ``_fx_cohort``. Returns the observation values not used, per
+    measurement and reason (unit not convertible, implausible value, no time, no value)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _fx_index AS SELECT * FROM _fx_cohort WHERE included")
+    dropped = _observations(con, spec)
+    _measurement_features(con, spec)
+    _comorbidity_features(con)
+    _utilization_features(con, spec)
+    _medication_features(con, spec)
+    _procedure_features(con)
+    _assemble(con, spec)
+    return dropped
+
+
+def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str, dict[str, int]]:
+    """``_fx_obs(patient_id, measure, t, avail, value)``: usable values in canonical units."""
+    loinc = [r for r in measurements.loinc_rows() if r[1] in spec.measurements]
+    units = [r for r in measurements.unit_rows() if r[0] in spec.measurements]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_obs_all AS
+        WITH raw AS (
+            SELECT patient_id, code, value_quantity AS v, value_unit AS unit,
+                   coalesce(effective_datetime_offset_h, effective_period_start_offset_h) AS t,
+                   issued_offset_h AS issued
+            FROM _fx_src_observation
+            WHERE code_system = {sql_literal(LOINC)} AND coalesce(status, '') NOT IN {_in(VOID_OBSERVATION)}
+            UNION ALL
+            SELECT patient_id, code, value_quantity, value_unit, effective_datetime_offset_h, NULL
+            FROM _fx_src_observation_component WHERE code_system = {sql_literal(LOINC)}
+        )
+        SELECT r.patient_id, l.measure, r.t, greatest(r.t, r.issued) AS avail,
+               r.v * u.scale + u.shift AS value,
+               CASE WHEN r.t IS NULL THEN 'no_time' WHEN r.v IS NULL THEN 'no_value' WHEN u.measure IS NULL THEN 'unit'
+                    WHEN NOT (r.v * u.scale + u.shift BETWEEN u.lo AND u.hi) THEN 'implausible' END AS problem
+        FROM raw r
+        JOIN {_values(loinc, "l", "code, measure")} ON l.code = r.code
+        LEFT JOIN {_values(units, "u", "measure, unit, scale, shift, lo, hi")}
+            ON u.measure = l.measure AND u.unit = lower(r.unit)
+        WHERE r.patient_id IS NOT NULL"""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _fx_obs AS SELECT patient_id, measure, t, avail, value FROM _fx_obs_all "
+        "WHERE problem IS NULL"
+    )
+    dropped: dict[str, dict[str, int]] = {}
+    for measure, problem, n in con.execute(
+        "SELECT measure, problem, count(*) FROM _fx_obs_all WHERE problem IS NOT NULL GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        dropped.setdefault(measure, {})[problem] = n
+    return dropped
+
+
+def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
+    """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness; and
+    ``_fx_f_discharge_labs`` (the stay's last hemoglobin and sodium, for the HOSPITAL score)."""
+    # One pass over each stay's observations computes every window (FILTER per window), then one PIVOT on the
+    # measurement. Sums are exact (integers: values in millionths, minutes before discharge, summed as HUGEINT),
+    # so means and slopes do not depend on the order rows are added in: the same data gives the same bits run
+    # after run, and the leakage gate can compare exactly. Plausible values keep the products within BIGINT.
+    aggregates, earliest, latest_end = [], [], []
+    for w in spec.windows:
+        start = "i.admission_h" if w.start_h is None else f"i.index_h + ({float(w.start_h)})"
+        earliest.append(start)
+        latest_end.append(float(w.end_h))
+        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start.replace('i.', '')})"
+        n = f"count(*) {inside}"
+        stats = {
+            "latest": f"arg_max(value, [t, value]) {inside}",
+            "min": f"min(value) {inside}",
+            "max": f"max(value) {inside}",
+            "mean": f"sum(v) {inside}::DOUBLE / {n} / 1e6",
+            "trend": f"""CASE WHEN {n} >= {int(spec.trend_min_values)} THEN
+                ({n} * sum(x * v) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(v) {inside}::DOUBLE)
+                / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
+                * 1440 / 1e6 END""",
+        }
+        aggregates += [f"{stats[stat]} AS {sql_name(f'{w.name}_{stat}')}" for stat in spec.stats]
+        aggregates.append(f"{n} AS {sql_name(f'{w.name}_n')}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
+        SELECT stay_id, measure, {", ".join(aggregates)}
+        FROM (
+            SELECT i.stay_id, i.index_h, i.admission_h, o.measure, o.t, o.avail, o.value,
+                   round(o.value * 1e6)::BIGINT AS v, round((o.t - i.index_h) * 60)::BIGINT AS x
+            FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
+            WHERE o.avail <= i.index_h + ({max(latest_end)}) AND o.t >= least({", ".join(earliest)}))
+        GROUP BY stay_id, measure"""
+    )
+    # Long to wide with DuckDB's PIVOT on (measurement, window) pairs, one column per statistic (PIVOT is far
+    # slower with many value columns); the IN list fixes the columns even when a batch lacks a measurement.
+    stats = (*spec.stats, "n")
+    per_window = " UNION ALL ".join(
+        f"SELECT stay_id, measure || {sql_literal('_' + w.name)} AS pair, "
+        + ", ".join(f"{sql_name(f'{w.name}_{stat}')} AS {stat}" for stat in stats)
+        + " FROM _fx_meas_long"
+        for w in spec.windows
+    )
+    pairs = [f"{key}_{w.name}" for key in spec.measurements for w in spec.windows]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_wide AS
+        PIVOT ({per_window}) ON pair IN ({", ".join(sql_literal(p) for p in pairs)})
+        USING {", ".join(f"any_value({stat}) AS {stat}" for stat in stats)} GROUP BY stay_id"""
+    )
+    selects = []
+    for key in spec.measurements:
+        for w in spec.windows:
+            pair = f"{key}_{w.name}"
+            selects += [
+                f"round(w.{sql_name(f'{pair}_{stat}')}, 4) AS {sql_name(f'{pair}_{stat}')}" for stat in spec.stats
+            ]
+            selects.append(f"(coalesce(w.{sql_name(pair + '_n')}, 0) = 0)::INTEGER AS {sql_name(pair + '_missing')}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, "
+        + ", ".join(selects)
+        + " FROM _fx_index i LEFT JOIN _fx_meas_wide w USING (stay_id)"
+    )
+    con.execute("DROP TABLE _fx_meas_wide")
+    con.execute("DROP TABLE _fx_meas_long")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _fx_f_discharge_labs AS
+        SELECT i.stay_id,
+               arg_max(o.value, [o.t, o.value]) FILTER (WHERE o.measure = 'hemoglobin') AS discharge_hemoglobin,
+               arg_max(o.value, [o.t, o.value]) FILTER (WHERE o.measure = 'sodium') AS discharge_sodium
+        FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
+        WHERE o.measure IN ('hemoglobin', 'sodium') AND o.avail <= i.index_h AND o.t >= i.admission_h
+        GROUP BY i.stay_id"""
+    )
+
+
+def _comorbidity_features(con: duckdb.DuckDBPyConnection) -> None:
+    """``_fx_f_cm``: cm_<category> flags and the Charlson index."""
+    codes = comorbidities.codes_table()
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_cond AS
+        SELECT c.patient_id, coalesce(c.recorded_date_offset_h, e.period_start_offset_h, c.onset_datetime_offset_h)
+                   AS avail,
+               c.snomed_code, upper(replace(trim(c.icd10cm_code), '.', '')) AS icd
+        FROM _fx_src_condition c LEFT JOIN _fx_src_encounter e ON e.encounter_id = c.encounter_id
+        WHERE coalesce(c.verification_status, '') NOT IN {_in(VOID_CONDITION)} AND c.patient_id IS NOT NULL"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_cm_first AS
+        WITH codes AS (SELECT * FROM {_values(codes, "v", "category, system, code, excluded")}),
+        icd AS (
+            SELECT DISTINCT patient_id, avail, icd, unnest([left(icd, 3), left(icd, 4), left(icd, 5)]) AS prefix
+            FROM _fx_cond WHERE icd IS NOT NULL AND icd <> ''
+        ),
+        icd_hits AS (
+            SELECT i.patient_id, i.avail, i.icd, c.category, bool_or(c.excluded) AS excluded
+            FROM icd i JOIN codes c ON c.system = 'icd10cm' AND c.code = i.prefix
+            GROUP BY ALL
+        ),
+        hits AS (
+            SELECT patient_id, category, avail FROM icd_hits WHERE NOT excluded
+            UNION ALL
+            SELECT f.patient_id, c.category, f.avail
+            FROM _fx_cond f JOIN codes c ON c.system = 'snomed' AND c.code = f.snomed_code
+        )
+        SELECT patient_id, category, min(avail) AS first_avail FROM hits WHERE avail IS NOT NULL GROUP BY ALL"""
+    )
+    flags = [
+        f"coalesce(max(CASE WHEN f.category = {sql_literal(c.key)} AND f.first_avail <= i.index_h THEN 1 END), 0) "
+        f"AS {quote_ident('cm_' + c.key)}"
+        for c in comorbidities.COMORBIDITIES
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _fx_f_cm AS SELECT i.stay_id, "
+        + ", ".join(flags)
+        + " FROM _fx_index i LEFT JOIN _fx_cm_first f ON f.patient_id = i.patient_id GROUP BY i.stay_id"
+    )
+    superseded = {low: high for high, low in comorbidities.CHARLSON_HIERARCHY}
+    terms = []
+    for c in comorbidities.COMORBIDITIES:
+        if not c.charlson_weight:
+            continue
+        flag = f"cm_{c.key}"
+        if c.key in superseded:
+            flag = f"({flag} * (1 - cm_{superseded[c.key]}))"
+        terms.append(f"{c.charlson_weight} * {flag}")
+    con.execute("ALTER TABLE _fx_f_cm ADD COLUMN charlson_index INTEGER")
+    con.execute(f"UPDATE _fx_f_cm SET charlson_index = {' + '.join(terms)}")
+
+
+def _utilization_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
+    """``_fx_f_util``: ED visits and inpatient stays before admission, per window, and the stay's own facts."""
+    days = sorted(set(spec.utilization_days) | {LACE_ED_DAYS, HOSPITAL_ADMISSION_DAYS})
+    ed = ", ".join(
+        f"count(DISTINCT e.encounter_id) FILTER (WHERE e.s >= i.admission_h - {d * 24.0}) AS ed_visits_{d}d"
+        for d in days
+    )
+    ip = ", ".join(
+        f"count(*) FILTER (WHERE s.discharge_h >= i.admission_h - {d * 24.0}) AS inpatient_stays_{d}d" for d in days
+    )
+    emer = _in(encounter_codes.EMERGENCY_CLASSES)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_util_ed AS
+        SELECT i.stay_id, {ed}
+        FROM _fx_index i JOIN _fx_stay_enc e ON e.patient_id = i.patient_id
+        WHERE e.class_code IN {emer} AND e.s < i.admission_h AND e.s >= i.admission_h - {max(days) * 24.0}
+        GROUP BY i.stay_id"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_util_ip AS
+        SELECT i.stay_id, {ip}
+        FROM _fx_index i JOIN _fx_stays s ON s.patient_id = i.patient_id
+        WHERE s.inpatient AND s.discharge_h < i.admission_h AND s.discharge_h >= i.admission_h - {max(days) * 24.0}
+        GROUP BY i.stay_id"""
+    )
+    counts = ", ".join(
+        f"coalesce(ed.ed_visits_{d}d, 0) AS ed_visits_{d}d, "
+        f"coalesce(ip.inpatient_stays_{d}d, 0) AS inpatient_stays_{d}d"
+        for d in days
+    )
+    dispositions = ", ".join(
+        f"(i.disposition_category = {sql_literal(c)})::INTEGER AS {quote_ident('disposition_' + c)}"
+        for c in encounter_codes.DISPOSITION_FEATURES
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_f_util AS
+        SELECT i.stay_id, {counts},
+               round(i.los_h / 24.0, 4) AS los_days, i.via_ed::INTEGER AS admitted_via_ed,
+               i.emergent::INTEGER AS emergent_admission, i.icu::INTEGER AS icu_stay,
+               i.encounters AS encounters_in_stay, {dispositions}
+        FROM _fx_index i LEFT JOIN _fx_util_ed ed USING (stay_id) LEFT JOIN _fx_util_ip ip USING (stay_id)"""
+    )
+
+
+def _medication_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
+    """``_fx_f_med``: distinct long-term medications ordered by discharge, polypharmacy flags."""
+    lookback = (
+        ""
+        if spec.medication_lookback_days is None
+        else f"AND m.t >= i.index_h - {spec.medication_lookback_days * 24.0}"
+    )
+    flags = ", ".join(
+        f"(coalesce(n, 0) >= {int(t)})::INTEGER AS polypharmacy_{int(t)}" for t in spec.polypharmacy_thresholds
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_f_med AS
+        WITH m AS (
+            SELECT patient_id, medication_code AS code, authored_on_offset_h AS t FROM _fx_src_medication_request
+            WHERE coalesce(status, '') NOT IN {_in(VOID_MEDICATION)} AND authored_on_offset_h IS NOT NULL
+              AND medication_code IS NOT NULL AND medication_code NOT IN {_in(medication_codes.SHORT_COURSE_RXNORM)}
+        ), c AS (
+            SELECT i.stay_id, count(DISTINCT m.code) AS n
+            FROM _fx_index i JOIN m ON m.patient_id = i.patient_id
+            WHERE m.t <= i.index_h {lookback} GROUP BY i.stay_id
+        )
+        SELECT i.stay_id, coalesce(n, 0) AS long_term_medications, {flags}
+        FROM _fx_index i LEFT JOIN c USING (stay_id)"""
+    )
+
+
+def _procedure_features(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_f_proc AS
+        WITH p AS (
+            SELECT patient_id, coalesce(performed_start_offset_h, performed_datetime_offset_h) AS t
+            FROM _fx_src_procedure
+            WHERE coalesce(status, '') NOT IN {_in(VOID_PROCEDURE)} AND coalesce(code, '') NOT IN
+                  {_in(ADMINISTRATIVE_PROCEDURES)}
+        )
+        SELECT i.stay_id, count(p.t) AS procedures_in_stay
+        FROM _fx_index i LEFT JOIN p ON p.patient_id = i.patient_id AND p.t >= i.admission_h AND p.t <= i.index_h
+        GROUP BY i.stay_id"""
+    )
+
+
+def _assemble(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
+    """``_fx_matrix`` with the dictionary's columns, in its order, and the LACE and HOSPITAL scores."""
+    los_whole = "floor(i.los_h / 24.0)"
+    lace = f"""(CASE WHEN {los_whole} < 1 THEN 0 WHEN {los_whole} <= 3 THEN {los_whole} WHEN {los_whole} <= 6 THEN 4
+                    WHEN {los_whole} <= 13 THEN 5 ELSE 7 END
+               + 3 * i.emergent::INTEGER
+               + CASE WHEN cm.charlson_index >= 4 THEN 5 ELSE cm.charlson_index END
+               + least(u.ed_visits_{LACE_ED_DAYS}d, 4))::DOUBLE"""
+    admissions = f"u.inpatient_stays_{HOSPITAL_ADMISSION_DAYS}d"
+    hospital = f"""((coalesce(dl.discharge_hemoglobin < 12, false))::INTEGER
+               + 2 * greatest(cm.cm_malignancy, cm.cm_metastatic)
+               + (coalesce(dl.discharge_sodium < 135, false))::INTEGER
+               + (pr.procedures_in_stay > 0)::INTEGER
+               + i.emergent::INTEGER
+               + CASE WHEN {admissions} > 5 THEN 5 WHEN {admissions} >= 2 THEN 2 ELSE 0 END
+               + 2 * (i.los_h >= 120)::INTEGER)::DOUBLE"""
+    computed = {
+        "stay_id": "i.stay_id",
+        "patient_id": "px.patient_id",
+        "batch_id": "i.batch_id",
+        "index_offset_h": "i.index_h",
+        "label_status": "i.label_status",
+        "label": "i.label",
+        "sex": "CASE WHEN i.gender IN ('female', 'male', 'other') THEN i.gender ELSE 'unknown' END",
+        "age_band": """CASE WHEN i.age_at_admission IS NULL THEN 'unknown' WHEN i.age_at_admission < 18 THEN '<18'
+                            WHEN i.age_at_admission < 45 THEN '18-44' WHEN i.age_at_admission < 65 THEN '45-64'
+                            WHEN i.age_at_admission < 75 THEN '65-74' WHEN i.age_at_admission < 85 THEN '75-84'
+                            ELSE '85+' END""",
+        "lace_score": lace,
+        "hospital_score": hospital,
+        "age_at_admission": "i.age_at_admission::DOUBLE",
+        "sex_male": "CASE i.gender WHEN 'male' THEN 1 WHEN 'female' THEN 0 END",
+        "feature_spec": sql_literal(spec.version),
+    }
+    selects = []
+    for col in matrix_columns(spec):
+        expr = computed.get(col.name, quote_ident(col.name))
+        selects.append(f"({expr})::{col.dtype} AS {quote_ident(col.name)}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_matrix AS
+        SELECT {", ".join(selects)}
+        FROM _fx_index i
+        JOIN _fx_f_meas USING (stay_id) JOIN _fx_f_cm cm USING (stay_id) JOIN _fx_f_util u USING (stay_id)
+        JOIN _fx_f_med USING (stay_id) JOIN _fx_f_proc pr USING (stay_id)
+        LEFT JOIN _fx_f_discharge_labs dl USING (stay_id)
+        JOIN _fx_pid px ON px.pid = i.patient_id
+        ORDER BY px.patient_id, i.index_h, i.stay_id"""
+    )
