@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from healthcare_assets.deid.geography import STATE_VALUES, zip3_sql
+from healthcare_assets.deid.ground_truth import GROUND_TRUTH_TABLE, stage_ground_truth
 from healthcare_assets.deid.inventory import Inventory, build_inventory
 from healthcare_assets.deid.policy import AGE_AT, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
@@ -118,6 +119,8 @@ def deidentify_batch(
         staged, transformed = {}, {}
         for table in policy.tables:
             staged[table.table], transformed[table.table] = _write_table(con, table, mapping, policy, batch_id, staging)
+        # The synthetic source's known truth (empty otherwise), staged and scanned with the rest.
+        staged[GROUND_TRUTH_TABLE], transformed[GROUND_TRUTH_TABLE] = stage_ground_truth(con, batch, mapping, staging)
         timings["write"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
