@@ -5,13 +5,25 @@ from dagster import Definitions
 from healthcare_assets.defs.automation import nightly_bulk_export, register_bulk_export, scheduled_export_sensor
 from healthcare_assets.defs.deidentification import deidentified_tables
 from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
-from healthcare_assets.defs.jobs import batch_pipeline
+from healthcare_assets.defs.jobs import batch_pipeline, promote_champion, training_pipeline
+from healthcare_assets.defs.mlflow_tracking import MlflowTracking
+from healthcare_assets.defs.registry import champion_model, model_card
 from healthcare_assets.defs.resources import DataHome
+from healthcare_assets.defs.training import candidate_models
+from healthcare_assets.defs.validation import validation_report
 
 defs = Definitions(
-    assets=[raw_fhir_ndjson, fhir_profile, deidentified_tables],
-    jobs=[batch_pipeline, register_bulk_export],
+    assets=[
+        raw_fhir_ndjson,
+        fhir_profile,
+        deidentified_tables,
+        candidate_models,
+        validation_report,
+        model_card,
+        champion_model,
+    ],  # fmt: skip
+    jobs=[batch_pipeline, register_bulk_export, training_pipeline, promote_champion],
     schedules=[nightly_bulk_export],
     sensors=[scheduled_export_sensor],
-    resources={"home": DataHome()},
+    resources={"home": DataHome(), "mlflow": MlflowTracking()},
 )
