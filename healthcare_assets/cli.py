@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--case-mix-shift", type=float, default=0.0, help="synthetic drift: older, sicker cohort")
     run.add_argument("--creatinine-shift", type=float, default=0.0, help="synthetic drift: creatinine bias, mg/dL")
     run.add_argument("--icd10-dropped", action="store_true", help="synthetic drift: SNOMED-only conditions")
+    run.add_argument(
+        "--signal-strength",
+        type=float,
+        help="synthetic: how strongly the true risk depends on the chart (default 3.0: oracle AUROC ~0.94; "
+        "0.5 is realistic: ~0.70)",
+    )
     bulk = run.add_argument_group("bulk ($export from a FHIR server)")
     bulk.add_argument("--url", help="FHIR base URL (default $HEALTHCARE_ASSETS_BULK_URL)")
     bulk.add_argument("--level", choices=["system", "patient", "group"], default="system", help="export level")
@@ -90,6 +96,34 @@ def _parser() -> argparse.ArgumentParser:
     _dev_server_arguments(dev)
     dev.set_defaults(handler=_cmd_dev_fhir_server)
 
+    train = commands.add_parser(
+        "train", help="train, validate (clinical gate) and card a model on the training set; registers the challenger"
+    )
+    train.add_argument("--seed", type=int, default=42, help="seeds the CV folds, the models and the bootstrap")
+    train.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="CRITERION=VALUE",
+        help="override a clinical gate threshold for this run (recorded in the report, card and audit ledger), "
+        "e.g. min_auroc=0.80",
+    )
+    train.add_argument(
+        "--min-subgroup-events", type=int, help="events (and non-events) a subgroup needs to be assessed (default 20)"
+    )
+    train.set_defaults(handler=_cmd_train)
+
+    promote = commands.add_parser(
+        "promote", help="make a validated version the champion (a person's decision, recorded in the audit ledger)"
+    )
+    promote.add_argument("version", nargs="?", help="registered version to promote (with --rollback: optional target)")
+    promote.add_argument("--approver", required=True, help="name of the person approving")
+    promote.add_argument("--reason", required=True, help="rationale for the decision")
+    promote.add_argument(
+        "--rollback", action="store_true", help="re-point champion to the previous champion (or to VERSION)"
+    )
+    promote.set_defaults(handler=_cmd_promote)
+
     ui = commands.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_cmd_ui)
@@ -127,6 +161,122 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_where(paths, dagster_home, batch_id)
     if not result.success or result.failed_checks:
         for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return _train_after_batch(paths)
+
+
+def _train_after_batch(paths: Paths) -> int:
+    """The training job after a successful batch, once the features stage that builds training_set is present."""
+    from healthcare_assets.defs.model_launcher import FEATURES_ENTRY, features_stage_present
+
+    if not features_stage_present():
+        print(f"\ntraining: skipped (this code location has no {FEATURES_ENTRY} asset yet)")
+        return 0
+    print("\ntraining the model on every batch's training set")
+    return _cmd_train(argparse.Namespace(seed=None, gate=[], min_subgroup_events=None))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.instance import prepare_dagster_home
+    from healthcare_assets.defs.model_launcher import launch_training
+
+    try:
+        validation: dict[str, float | int] = _gate_overrides(args.gate)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.min_subgroup_events is not None:
+        validation["min_subgroup_events"] = args.min_subgroup_events
+    ops: dict[str, dict] = {}
+    if args.seed is not None:
+        ops["candidate_models"] = {"seed": args.seed}
+        validation["seed"] = args.seed
+    if validation:
+        ops["validation_report"] = validation
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)
+    prepare_dagster_home(paths)
+    with DagsterInstance.get() as instance:
+        result = launch_training(instance, printer=lambda line: print(line, flush=True), ops_config=ops)
+    _print_model(paths)
+    if not result.success or result.failed_checks:
+        for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _gate_overrides(pairs: list[str]) -> dict[str, float]:
+    """``CRITERION=VALUE`` pairs for the validation_report config, checked against the gate's criteria."""
+    from healthcare_assets.modeling.gate import GateCriteria
+
+    known = set(GateCriteria().as_dict())
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in known:
+            raise ValueError(f"unknown gate criterion {name!r}; use one of {', '.join(sorted(known))} as NAME=VALUE")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--gate {pair}: {value!r} is not a number") from None
+    return out
+
+
+def _print_model(paths: Paths) -> None:
+    from healthcare_assets.defs.model_launcher import where_is_the_model
+
+    try:
+        where = where_is_the_model(paths)
+    except Exception as exc:  # noqa: BLE001 - the summary must never hide the run's own result
+        print(f"(could not read the model registry: {type(exc).__name__})")
+        return
+    if where is None:
+        return
+    gated = where.challenger == where.version
+    print(
+        f"""
+Model:
+  registered model       {where.registered_model} version {where.version}{" (challenger)" if gated else ""}
+  champion               {where.champion or "none yet"}
+  validation report      {where.report or "not written"}
+  model card             {where.card or "not written (no card without a passed gate)"}
+  MLflow                 {where.mlflow}"""
+    )
+    if gated:
+        print(f"Promote it:  healthcare-assets promote {where.version} --approver NAME --reason TEXT")
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.instance import prepare_dagster_home
+    from healthcare_assets.defs.model_launcher import launch_promotion
+
+    if not args.rollback and not args.version:
+        print("error: promote needs the VERSION to promote (or --rollback)", file=sys.stderr)
+        return 2
+    if args.version is not None and not args.version.isdigit():
+        print(f"error: VERSION must be a registered version number, got {args.version!r}", file=sys.stderr)
+        return 2
+    if not args.approver.strip() or not args.reason.strip():
+        print("error: --approver and --reason must not be empty", file=sys.stderr)
+        return 2
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)
+    prepare_dagster_home(paths)
+    config = {"approver": args.approver, "reason": args.reason, "rollback": args.rollback}
+    if args.version:
+        config["version"] = args.version
+    with DagsterInstance.get() as instance:
+        result = launch_promotion(instance, config, printer=lambda line: print(line, flush=True))
+    if not result.success:
+        for problem in result.errors:
             print(f"error: {problem}", file=sys.stderr)
         return 1
     return 0
