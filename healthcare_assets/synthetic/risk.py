@@ -74,8 +74,8 @@ SIGNAL_RANGE = (0.25, 4.0)
 # rate of 13.9% (the rate at 1.0); readmissions feed back into prior admissions, so a closed form would drift.
 # Linear interpolation in between.
 INTERCEPT_BY_SIGNAL: tuple[tuple[float, float], ...] = (
-    (0.25, -2.606), (0.50, -3.006), (0.75, -3.422), (1.00, INTERCEPT), (1.50, -4.736), (2.00, -5.651),
-    (2.50, -6.590), (3.00, -7.546), (3.50, -8.516), (4.00, -9.496),
+    (0.25, -2.562), (0.50, -2.961), (0.75, -3.323), (1.00, INTERCEPT), (1.50, -4.589), (2.00, -5.579),
+    (2.50, -6.522), (3.00, -7.653), (3.50, -8.687), (4.00, -9.664),
 )  # fmt: skip
 
 DISPOSITION_EFFECT: Mapping[str, float] = {
