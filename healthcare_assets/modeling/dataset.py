@@ -32,6 +32,10 @@ DICTIONARY_COLUMNS = ("name", "role", "dtype", "definition", "unit", "window", "
 NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "BOOLEAN")
 NUMERIC_PREFIXES = ("DECIMAL", "UINTEGER", "UBIGINT", "USMALLINT", "UTINYINT")
 MIN_EVENTS = 10  # per split: fewer events cannot support 5-fold CV or a test estimate
+# Subgroup values go into the report, the model card and MLflow: they must be short codes ("female", "65-79",
+# "80+"), few per column. Anything else (free text, an identifier) is refused rather than published.
+SUBGROUP_VALUE = r"^[A-Za-z0-9<>=+][A-Za-z0-9 +<>=._/-]{0,31}$"
+MAX_SUBGROUP_VALUES = 24
 
 
 class TrainingDataError(ValueError):
@@ -161,6 +165,19 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> TrainingData:
         (checks[6], f"{SPLIT}: {checks[6]} patient(s) in both train and test (the split must be patient-grouped)"),
         (checks[7], f"{checks[7]} stay(s) have a different patient_id in {TRAINING_SET} and {SPLIT}"),
     ]
+    for column in SUBGROUPS:
+        bad, distinct = con.execute(
+            f"""SELECT count(*) FILTER (WHERE {_q(column)} IS NOT NULL
+                                        AND NOT regexp_full_match({_q(column)}, '{SUBGROUP_VALUE}')),
+                       count(DISTINCT {_q(column)})
+                FROM {TRAINING_SET}"""
+        ).fetchall()[0]
+        if bad:
+            problems.append((bad, f"{TRAINING_SET}.{column}: {bad} value(s) are not short subgroup codes"))
+        if distinct > MAX_SUBGROUP_VALUES:
+            problems.append(
+                (distinct, f"{TRAINING_SET}.{column} has {distinct} distinct values (at most {MAX_SUBGROUP_VALUES})")
+            )
     found = [message for count, message in problems if count]
     if found:
         raise TrainingDataError("; ".join(found))

@@ -85,6 +85,21 @@ def test_contract_violations_are_named(tmp_path, tables, change, message) -> Non
         _load(tmp_path, broken)
 
 
+def test_subgroup_values_that_are_not_codes_are_refused_without_quoting_them(tmp_path, tables) -> None:
+    planted = "Jane Q. Doe 555-867-5309 \u00e9\u00ff" + "x" * 5000
+    training = tables["training_set"].with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit(planted)).otherwise(pl.col("sex")).alias("sex")
+    )
+    with pytest.raises(TrainingDataError) as raised:
+        _load(tmp_path, {**tables, "training_set": training})
+    assert "training_set.sex: 3 value(s) are not short subgroup codes" in str(raised.value)
+    assert "Doe" not in str(raised.value) and "555" not in str(raised.value)
+    many = tables["training_set"].with_columns(pl.col("stay_id").str.slice(0, 6).alias("age_band"))
+    (tmp_path / "many").mkdir()
+    with pytest.raises(TrainingDataError, match="age_band has [0-9]+ distinct values"):
+        _load(tmp_path / "many", {**tables, "training_set": many})
+
+
 def test_a_patient_in_both_splits_is_refused(tmp_path, tables) -> None:
     split = tables["train_test_split"]
     patient = split.group_by("patient_id").len().filter(pl.col("len") > 1).sort("patient_id")["patient_id"][0]
@@ -134,8 +149,11 @@ def test_candidates_train_reproducibly_and_the_corrected_logistic_regression_is_
     for candidate in first.candidates:
         p = candidate.estimator.predict_proba(data.X("train"))[:, 1]
         assert p.mean() == pytest.approx(data.y("train").mean(), abs=0.02), candidate.name
+    weighted = candidates.fit_base(candidates.LOGISTIC, FAST, 11, data.X("train"), data.y("train"))
+    assert weighted.predict_proba(data.X("train"))[:, 1].mean() > 1.5 * data.y("train").mean()  # what was fixed
     lr = first.candidate(candidates.LOGISTIC).estimator
-    assert calibration(data.y("test"), lr.predict_proba(data.X("test"))[:, 1]).slope == pytest.approx(1.0, abs=0.2)
+    test = calibration(data.y("test"), lr.predict_proba(data.X("test"))[:, 1])
+    assert abs(test.in_the_large) < 0.05 and 0.5 < test.slope < 2.0  # ~300 test stays: the slope's SE is ~0.2
 
 
 def test_choice_prefers_the_simpler_model_on_a_near_tie() -> None:
