@@ -178,12 +178,6 @@ def _train_after_batch(paths: Paths) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    warnings.filterwarnings("ignore")
-    from dagster import DagsterInstance
-
-    from healthcare_assets.defs.instance import prepare_dagster_home
-    from healthcare_assets.defs.model_launcher import launch_training
-
     try:
         validation: dict[str, float | int] = _gate_overrides(args.gate)
     except ValueError as exc:
@@ -197,12 +191,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         validation["seed"] = args.seed
     if validation:
         ops["validation_report"] = validation
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.instance import prepare_dagster_home
+    from healthcare_assets.defs.model_launcher import launch_training
+
     paths = Paths.from_env()
     os.environ[HOME_ENV] = str(paths.home)
     prepare_dagster_home(paths)
     with DagsterInstance.get() as instance:
         result = launch_training(instance, printer=lambda line: print(line, flush=True), ops_config=ops)
-    _print_model(paths)
+    if not any(error.startswith("candidate_models") for error in result.errors):
+        _print_model(paths)  # a training that failed before registering anything has no new model to show
     if not result.success or result.failed_checks:
         for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
             print(f"error: {problem}", file=sys.stderr)
@@ -252,12 +253,6 @@ Model:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    warnings.filterwarnings("ignore")
-    from dagster import DagsterInstance
-
-    from healthcare_assets.defs.instance import prepare_dagster_home
-    from healthcare_assets.defs.model_launcher import launch_promotion
-
     if not args.rollback and not args.version:
         print("error: promote needs the VERSION to promote (or --rollback)", file=sys.stderr)
         return 2
@@ -267,6 +262,12 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     if not args.approver.strip() or not args.reason.strip():
         print("error: --approver and --reason must not be empty", file=sys.stderr)
         return 2
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from healthcare_assets.defs.instance import prepare_dagster_home
+    from healthcare_assets.defs.model_launcher import launch_promotion
+
     paths = Paths.from_env()
     os.environ[HOME_ENV] = str(paths.home)
     prepare_dagster_home(paths)

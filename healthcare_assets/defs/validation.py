@@ -162,7 +162,9 @@ def validation_report(
         },
     )
     location = tracker.artifact_location(run_id, REPORT_ARTIFACT)
-    summary = "; ".join(f"{k} {v['value']:.3f}" for k, v in gate.items() if isinstance(v, dict) and v.get("value"))
+    summary = "; ".join(
+        f"{k} {_fmt(v['value'])}" for k, v in gate.items() if isinstance(v, dict) and "requirement" in v
+    )
     context.log.info(f"{name} version {version}: gate {'passed' if gate['passed'] else 'FAILED'} ({summary})")
     criteria_rows = [
         (k, v["value"], v["requirement"], "pass" if v["passed"] else "FAIL", v["note"])
@@ -176,7 +178,12 @@ def validation_report(
         description=(
             "all criteria met"
             if gate["passed"]
-            else "failed: " + "; ".join(f"{r[0]} {_fmt(r[1])} (needs {r[2]})" for r in criteria_rows if r[3] == "FAIL")
+            else "failed: "
+            + "; ".join(
+                f"{r[0]} {_fmt(r[1])} (needs {r[2]})" + (f": {r[4]}" if r[4] else "")
+                for r in criteria_rows
+                if r[3] == "FAIL"
+            )
         ),
         metadata={
             "criteria": md_table(["criterion", "value", "requirement", "result", "note"], criteria_rows),
