@@ -6,12 +6,14 @@ Both jobs run through ``execute_job`` like a UI launch, so they appear in the UI
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, execute_job, reconstructable
+from dagster import AssetKey, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
 from healthcare_assets.config import Paths
 from healthcare_assets.defs.jobs import PROMOTE_CHAMPION, TRAINING_PIPELINE
@@ -44,13 +46,34 @@ def features_stage_present() -> bool:
     return graph.has(key) and graph.get(key).is_materializable
 
 
+class _Watcher(_RunWatcher):
+    """The batch pipeline's progress lines, with a failed step's innermost cause (the domain error, e.g. which
+    table is missing or why a promotion was refused) instead of Dagster's wrapper."""
+
+    def _show(self, entry: Any) -> None:
+        event = entry.dagster_event
+        if event is None or event.event_type != DagsterEventType.STEP_FAILURE:
+            return super()._show(entry)
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        message = error.message.strip().splitlines()[0] if error and error.message.strip() else "unknown error"
+        message = message.removeprefix("dagster._core.definitions.events.Failure: ")  # our own refusals
+        self.errors.append(f"{entry.step_key}: {message}")
+        self.printer(f"  ✘ {entry.step_key} failed: {message}")
+
+
 def _launch(
     instance: DagsterInstance, job_fn: Any, name: str, run_config: Mapping[str, Any], printer: Printer
 ) -> LaunchResult:
     launch_id = f"{name}-{time.time_ns()}"
-    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    # MLflow's store chatter (schema migrations) is not the user's business here; warnings still show.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # These jobs run in this process (in-process executor): only the watcher's lines reach the terminal.
+    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     config.update(run_config)
-    watcher = _RunWatcher(instance, launch_id, printer)
+    watcher = _Watcher(instance, launch_id, printer)
     watcher.start()
     try:
         result = execute_job(
