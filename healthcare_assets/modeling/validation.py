@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from healthcare_assets.modeling import plots
 from healthcare_assets.modeling.dataset import COMPARATORS, SUBGROUPS, TrainingData
@@ -33,14 +34,17 @@ def oracle_probabilities(con: duckdb.DuckDBPyConnection, stay_ids: list[str]) ->
     ).fetchall()[0][0]
     if not exists:
         return None
-    con.execute("CREATE OR REPLACE TEMP TABLE _test_stays (stay_id VARCHAR, n INTEGER)")
-    con.executemany("INSERT INTO _test_stays VALUES (?, ?)", [(s, i) for i, s in enumerate(stay_ids)])
-    rows = con.execute(
-        f"""SELECT t.n, g.true_probability FROM _test_stays t
-            LEFT JOIN (SELECT stay_id, arg_max(true_probability, batch_id) AS true_probability
-                       FROM {GROUND_TRUTH_TABLE} GROUP BY stay_id) g USING (stay_id)
-            ORDER BY t.n"""
-    ).fetchall()
+    stays = pd.DataFrame({"stay_id": pd.Series(stay_ids, dtype=object), "n": np.arange(len(stay_ids))})
+    con.register("_test_stays", stays)
+    try:
+        rows = con.execute(
+            f"""SELECT t.n, g.true_probability FROM _test_stays t
+                LEFT JOIN (SELECT stay_id, arg_max(true_probability, batch_id) AS true_probability
+                           FROM {GROUND_TRUTH_TABLE} GROUP BY stay_id) g USING (stay_id)
+                ORDER BY t.n"""
+        ).fetchall()
+    finally:
+        con.unregister("_test_stays")
     values = np.array([np.nan if p is None else float(p) for _, p in rows], dtype=float)
     if np.isnan(values).all():
         return None
