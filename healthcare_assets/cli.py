@@ -109,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         "e.g. min_auroc=0.80",
     )
     train.add_argument(
-        "--min-subgroup-events", type=int, help="events (and non-events) a subgroup needs to be assessed (default 20)"
+        "--min-subgroup-events",
+        type=int,
+        help="events (and non-events) a subgroup needs to be judged for fairness (default 100)",
     )
     train.set_defaults(handler=_cmd_train)
 
