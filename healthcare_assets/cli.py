@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--icd10-dropped", action="store_true", help="synthetic drift: SNOMED-only conditions")
     run.add_argument(
+        "--signal-strength",
+        type=float,
+        metavar="S",
+        help="synthetic: how strongly the true risk depends on the chart (default: 3.0, oracle AUROC ~0.94; "
+        "0.5 is realistic, ~0.70)",
+    )
+    run.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="on failure, also print the stack trace"
     )
     bulk = run.add_argument_group("bulk ($export from a FHIR server)")
@@ -195,6 +202,40 @@ def _parser() -> argparse.ArgumentParser:
     _dev_server_arguments(dev)
     dev.set_defaults(handler=_cmd_dev_fhir_server)
 
+    train = commands.add_parser(
+        "train",
+        help="train, validate (clinical gate) and card a model on the training set; registers the challenger",
+        formatter_class=_HelpFormatter,
+    )
+    train.add_argument("--seed", type=int, default=42, help="seeds the CV folds, the models and the bootstrap")
+    train.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="CRITERION=VALUE",
+        help="override a clinical gate threshold for this run (recorded in the report, card and audit ledger), "
+        "e.g. min_auroc=0.80",
+    )
+    train.add_argument(
+        "--min-subgroup-events",
+        type=int,
+        help="events (and non-events) a subgroup needs to be judged for fairness (default: 100)",
+    )
+    train.set_defaults(handler=_cmd_train)
+
+    promote = commands.add_parser(
+        "promote",
+        help="make a validated version the champion (a person's decision, recorded in the audit ledger)",
+        formatter_class=_HelpFormatter,
+    )
+    promote.add_argument("version", nargs="?", help="registered version to promote (with --rollback: optional target)")
+    promote.add_argument("--approver", required=True, help="name of the person approving")
+    promote.add_argument("--reason", required=True, help="rationale for the decision")
+    promote.add_argument(
+        "--rollback", action="store_true", help="re-point champion to the previous champion (or to VERSION)"
+    )
+    promote.set_defaults(handler=_cmd_promote)
+
     ui = commands.add_parser(
         "ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`", formatter_class=_HelpFormatter
     )
@@ -265,9 +306,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if batch_ok:
             # The assets across batches (training set, split, ...) follow the batch: a second, unpartitioned job.
             print("healthcare-assets: cross-batch assets (training set and split) from every batch so far", flush=True)
-            training = launch_training(
-                instance, printer=lambda line: print(line, flush=True), verbose=verbose, executor=args.executor
-            )
+            training = launch_training(instance, printer=lambda line: print(line, flush=True), verbose=verbose)
             result.success = training.success
             result.failed_checks += training.failed_checks
             result.errors += training.errors
@@ -275,6 +314,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             result.stacks += training.stacks
     _print_summary(result.summary)
     _print_where(paths, dagster_home, batch_id, result.summary)
+    if batch_ok:
+        _print_model(paths)
     sys.stdout.flush()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -307,6 +348,115 @@ def _unfinished_bulk_batch(args: argparse.Namespace, config: dict, paths: Paths)
         return None  # the run itself reports what is wrong with the options
     unfinished = find_unfinished(paths.batches, source.request)
     return unfinished[0].batch_id if unfinished else None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    try:
+        validation: dict[str, float | int] = _gate_overrides(args.gate)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.min_subgroup_events is not None:
+        validation["min_subgroup_events"] = args.min_subgroup_events
+    ops: dict[str, dict] = {}
+    if args.seed is not None:
+        ops["candidate_models"] = {"seed": args.seed}
+        validation["seed"] = args.seed
+    if validation:
+        ops["validation_report"] = validation
+    warnings.filterwarnings("ignore")
+    from healthcare_assets.defs.instance import open_instance, prepare_dagster_home
+    from healthcare_assets.defs.launcher import launch_training
+
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)
+    prepare_dagster_home(paths)
+    run_config = {"ops": {op: {"config": cfg} for op, cfg in ops.items()}}
+    with open_instance() as instance:
+        result = launch_training(
+            instance,
+            printer=lambda line: print(line, flush=True),
+            run_config=run_config,
+            verbose=args.verbose,
+            models_only=True,
+        )
+    if not any(error.startswith("candidate_models") for error in result.errors):
+        _print_model(paths)  # a training that failed before registering anything has no new model to show
+    if not result.success or result.failed_checks:
+        for problem in result.errors + [f"blocking check failed: {c}" for c in result.failed_checks]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _gate_overrides(pairs: list[str]) -> dict[str, float]:
+    """``CRITERION=VALUE`` pairs for the validation_report config, checked against the gate's criteria."""
+    from healthcare_assets.modeling.gate import GateCriteria
+
+    known = set(GateCriteria().as_dict())
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in known:
+            raise ValueError(f"unknown gate criterion {name!r}; use one of {', '.join(sorted(known))} as NAME=VALUE")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--gate {pair}: {value!r} is not a number") from None
+    return out
+
+
+def _print_model(paths: Paths) -> None:
+    from healthcare_assets.defs.model_launcher import where_is_the_model
+
+    try:
+        where = where_is_the_model(paths)
+    except Exception as exc:  # noqa: BLE001 - the summary must never hide the run's own result
+        print(f"(could not read the model registry: {type(exc).__name__})")
+        return
+    if where is None:
+        return
+    gated = where.challenger == where.version
+    print(
+        f"""
+Model:
+  registered model       {where.registered_model} version {where.version}{" (challenger)" if gated else ""}
+  champion               {where.champion or "none yet"}
+  validation report      {where.report or "not written"}
+  model card             {where.card or "not written (no card without a passed gate)"}
+  MLflow                 {where.mlflow}"""
+    )
+    if gated:
+        print(f"Promote it:  healthcare-assets promote {where.version} --approver NAME --reason TEXT")
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    if not args.rollback and not args.version:
+        print("error: promote needs the VERSION to promote (or --rollback)", file=sys.stderr)
+        return 2
+    if args.version is not None and not args.version.isdigit():
+        print(f"error: VERSION must be a registered version number, got {args.version!r}", file=sys.stderr)
+        return 2
+    if not args.approver.strip() or not args.reason.strip():
+        print("error: --approver and --reason must not be empty", file=sys.stderr)
+        return 2
+    warnings.filterwarnings("ignore")
+    from healthcare_assets.defs.instance import open_instance, prepare_dagster_home
+    from healthcare_assets.defs.model_launcher import launch_promotion
+
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)
+    prepare_dagster_home(paths)
+    config = {"approver": args.approver, "reason": args.reason, "rollback": args.rollback}
+    if args.version:
+        config["version"] = args.version
+    with open_instance() as instance:
+        result = launch_promotion(instance, config, printer=lambda line: print(line, flush=True))
+    if not result.success:
+        for problem in result.errors:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _bulk_config(args: argparse.Namespace) -> dict:

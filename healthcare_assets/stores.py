@@ -14,6 +14,7 @@ Unset, the instance stays in SQLite files under ``$DAGSTER_HOME`` and MLflow in 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from healthcare_assets.config import Paths
@@ -22,6 +23,7 @@ from healthcare_assets.errors import ConfigError
 POSTGRES_URL_ENV = "HEALTHCARE_ASSETS_POSTGRES_URL"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 MLFLOW_DATABASE_SUFFIX = "_mlflow"
+MLFLOW_DB_FILE = "mlflow.db"
 # Dagster's PostgreSQL event log needs the psycopg2 driver (with psycopg 3, SQLAlchemy 2.1's default for a plain
 # postgresql:// URL, its NOTIFY statement fails), so the URL names it.
 SCHEME = "postgresql+psycopg2"
@@ -88,13 +90,20 @@ def mlflow_postgres_url(url: str) -> str:
 
 def mlflow_tracking_uri(paths: Paths) -> str:
     """MLflow's tracking and registry store: ``$MLFLOW_TRACKING_URI``, else PostgreSQL, else the data directory."""
+    return mlflow_store_uri(paths.mlflow)
+
+
+def mlflow_store_uri(mlflow_dir: Path) -> str:
+    """``$MLFLOW_TRACKING_URI``, else the ``_mlflow`` database beside the instance's, else the embedded SQLite
+    store ``mlflow_dir/mlflow.db`` (MLflow 3 refuses a bare file store)."""
     explicit = os.environ.get(MLFLOW_URI_ENV, "").strip()
     if explicit:
         return explicit
     url = postgres_url()
     if url:
         return mlflow_postgres_url(url)
-    return paths.mlflow.as_uri()
+    mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(mlflow_dir / MLFLOW_DB_FILE).resolve()}"
 
 
 def mlflow_artifact_root(paths: Paths) -> str:

@@ -32,3 +32,22 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
     monkeypatch.setenv(HOME_ENV, str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     return Paths(home)
+
+
+@pytest.fixture(scope="session")
+def strong_truth():
+    """The synthetic generator's truth for 1,500 patients (about 1,100 index stays) at the default signal: a
+    contract-shaped training set is built from it until the features stage exists (modeling/contract.py)."""
+    from healthcare_assets.synthetic.risk import SIGNAL_DEFAULT
+    from healthcare_assets_tests.modeling.contract import truth_frame
+
+    return truth_frame(1500, seed=3, signal=SIGNAL_DEFAULT)
+
+
+@pytest.fixture(scope="session")
+def realistic_truth():
+    """The same cohort size at the realistic signal (oracle AUROC about 0.70): no model can pass the gate."""
+    from healthcare_assets.synthetic.risk import SIGNAL_REALISTIC
+    from healthcare_assets_tests.modeling.contract import truth_frame
+
+    return truth_frame(1500, seed=3, signal=SIGNAL_REALISTIC)

@@ -88,8 +88,8 @@ def test_dirty_corpus_lands_quarantined_and_nothing_leaks(data_home: Paths, synt
     assert not batch.exists()
     assert _cli("batches", "list").stdout.startswith("no export batches")
     verified = _cli("audit", "verify")
-    # land, profile, de-identify, cohort, feature matrix; dictionary, training set, split; delete
-    assert verified.returncode == 0 and "OK: 9 records" in verified.stdout
+    # land, profile, de-identify, cohort, feature matrix; dictionary, training set, split, training skipped; delete
+    assert verified.returncode == 0 and "OK: 10 records" in verified.stdout
 
 
 def test_gate_failure_ends_with_a_one_line_cause(data_home: Paths, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_mlflow_store_follows_the_environment(monkeypatch, tmp_path) -> None:
     paths = Paths(tmp_path / "home")
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert mlflow_tracking_uri(paths) == (tmp_path / "home" / "mlflow").as_uri()
+    assert mlflow_tracking_uri(paths) == f"sqlite:///{tmp_path / 'home' / 'mlflow' / 'mlflow.db'}"
     monkeypatch.setenv(POSTGRES_URL_ENV, URL)
     assert mlflow_tracking_uri(paths) == URL + "_mlflow"  # same server, its own database
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.hospital.internal:5000")

@@ -52,6 +52,8 @@ from healthcare_assets.deid.attestation import (
     primary_tables,
     profile_counts,
 )
+from healthcare_assets.deid.ground_truth import COLUMNS as GROUND_TRUTH_COLUMNS
+from healthcare_assets.deid.ground_truth import GROUND_TRUTH_TABLE
 from healthcare_assets.deid.pseudonyms import CODEBOOK_FILE, KEY_ENV
 from healthcare_assets.deid.tombstones import TOMBSTONE_TABLE
 from healthcare_assets.deid.validation import DEFAULT_MIN_PATIENTS, ValidationSettings
@@ -126,6 +128,28 @@ def _specs() -> list[AssetSpec]:
                 },
             )
         )
+    specs.append(
+        AssetSpec(
+            key=GROUND_TRUTH_TABLE,
+            group_name=GROUP,
+            partitions_def=export_batches,
+            deps=["raw_fhir_ndjson", "fhir_profile"],
+            code_version=CODE_VERSION,
+            kinds={"duckdb"},
+            tags={"zone": "deidentified"},
+            description=(
+                "The synthetic generator's true 30-day readmission probability per index stay, keyed by the "
+                "pseudonym of the stay's discharge encounter (as training_set.stay_id), for the validation "
+                "report's oracle AUROC only: never a feature or a label. Empty for non-synthetic sources."
+            ),
+            metadata={
+                "dagster/column_schema": TableSchema(
+                    columns=[TableColumn(name=n, type=t, description=d) for n, t, d in GROUND_TRUTH_COLUMNS]
+                ),
+                "warehouse_table": GROUND_TRUTH_TABLE,
+            },
+        )
+    )
     return specs
 
 
@@ -259,7 +283,7 @@ def deidentified_tables(context: AssetExecutionContext, config: DeidConfig, home
                             n["transformed"],
                             "",
                         )
-                        for c, n in report[name].items()
+                        for c, n in report.get(name, {}).items()
                     ],
                 ),
                 "safe_harbor_counting": (

@@ -46,6 +46,7 @@ from healthcare_assets.fhir.sources import (
     NdjsonDirSource,
     SyntheticSource,
 )
+from healthcare_assets.synthetic.risk import SIGNAL_DEFAULT, SIGNAL_REALISTIC
 
 GROUP = "extraction"
 SOURCES = ("synthetic", "ndjson_dir", "bulk")
@@ -122,17 +123,25 @@ class RawFhirConfig(Config):
     case_mix_shift: float = Field(default=0.0, description="synthetic drift: older, sicker population.")
     creatinine_shift: float = Field(default=0.0, description="synthetic drift: creatinine assay bias, mg/dL.")
     icd10_dropped: bool = Field(default=False, description="synthetic drift: conditions coded in SNOMED only.")
+    signal_strength: float = Field(
+        default=SIGNAL_DEFAULT,
+        description=f"synthetic: how strongly the true risk depends on the chart ({SIGNAL_DEFAULT} default, oracle "
+        f"AUROC ~0.94; {SIGNAL_REALISTIC} realistic, ~0.70; 1.0 the original cohort).",
+    )
     bulk: BulkConfig = Field(default=BulkConfig(), description="bulk: the FHIR server and what to export.")
 
 
 SYNTHETIC_OPTIONS = ("patients", "seed", "case_mix_shift", "creatinine_shift", "icd10_dropped")
 SYNTHETIC_RATES = ("malformed_rate", "duplicate_rate")  # unset: the generator's defaults
+SYNTHETIC_UNSET_IS_DEFAULT = (*SYNTHETIC_RATES, "signal_strength")
 
 
 def synthetic_options(values: object) -> dict[str, object]:
     """The synthetic cohort's options from anything carrying them as attributes (this config, CLI arguments)."""
     options = {name: getattr(values, name) for name in SYNTHETIC_OPTIONS}
-    options.update({name: getattr(values, name) for name in SYNTHETIC_RATES if getattr(values, name) is not None})
+    options.update(
+        {name: getattr(values, name) for name in SYNTHETIC_UNSET_IS_DEFAULT if getattr(values, name) is not None}
+    )
     return options
 
 

@@ -10,16 +10,26 @@ Dagster's own console logger is silenced unless verbose, so a failure is not pri
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter, execute_job, reconstructable
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    RunsFilter,
+    execute_job,
+    reconstructable,
+)
 
 from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, execution_config, start_step_server
-from healthcare_assets.defs.jobs import BATCH_PIPELINE, TRAINING_PIPELINE
+from healthcare_assets.defs.jobs import BATCH_PIPELINE, MODEL_ASSETS, TRAINING_PIPELINE
 from healthcare_assets.defs.partitions import EXPORT_BATCH_PARTITIONS
 
 LAUNCH_TAG = "healthcare_assets/launch"
@@ -104,24 +114,44 @@ def launch_training(
     printer: Printer = print,
     run_config: Mapping[str, Any] | None = None,
     verbose: bool = False,
-    executor: str = DEFAULT_EXECUTOR,
+    models_only: bool = False,
 ) -> LaunchResult:
-    """Materialize the cross-batch assets (training set, split, and what hangs off them) from every batch so far:
-    the unpartitioned half of a ``run``, launched once the batch pipeline succeeded."""
-    if executor == "forkserver" and not start_step_server():
-        executor = "spawn"
-    launch_id = f"training-{time.time_ns()}"
-    config: dict[str, Any] = {
-        "loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}},
-        "execution": execution_config(executor),
-    }
+    """Materialize the cross-batch assets from every batch so far: training set and split, then train, validate
+    (blocking clinical gate), card and register the challenger. The unpartitioned half of a ``run``, launched once
+    the batch pipeline succeeded. ``models_only`` (``healthcare-assets train``) keeps the current training set and
+    split and runs only the training, validation and card steps. The job runs in one process (its own executor)."""
+    # MLflow's store chatter (schema migrations) is not the user's business here; warnings still show.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    selection = [AssetKey(key) for key in MODEL_ASSETS] if models_only else None
+    return execute_watched(
+        instance, training_pipeline_job, TRAINING_PIPELINE, run_config, printer, verbose, asset_selection=selection
+    )
+
+
+def execute_watched(
+    instance: DagsterInstance,
+    job_fn: Callable[[], Any],
+    name: str,
+    run_config: Mapping[str, Any] | None,
+    printer: Printer,
+    verbose: bool = False,
+    asset_selection: Sequence[AssetKey] | None = None,
+) -> LaunchResult:
+    """Run an unpartitioned job of the code location (or some of its assets) like a UI launch, printing progress."""
+    launch_id = f"{name}-{time.time_ns()}"
+    config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}}}
     for key, value in (run_config or {}).items():
         config.setdefault(key, {}).update(value)
     watcher = _RunWatcher(instance, launch_id, printer)
     watcher.start()
     try:
         result = execute_job(
-            reconstructable(training_pipeline_job), instance=instance, run_config=config, tags={LAUNCH_TAG: launch_id}
+            reconstructable(job_fn),
+            instance=instance,
+            run_config=config,
+            tags={LAUNCH_TAG: launch_id},
+            asset_selection=asset_selection,
         )
     finally:
         watcher.stop()
@@ -214,7 +244,9 @@ class _RunWatcher(threading.Thread):
                 self.stacks.append(f"{step}:\n{event.step_failure_data.error.to_string()}")
             self.printer(f"  ✘ {step} failed: {cause}")
         elif kind == DagsterEventType.STEP_SKIPPED:
-            self.printer(f"  - {step} skipped (an upstream step failed or a blocking check failed)")
+            self.printer(
+                f"  - {step} skipped (nothing upstream to build on: a step failed, a check blocked; see above)"
+            )
         elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
             self.printer(f"run {entry.run_id} {'succeeded' if kind == DagsterEventType.RUN_SUCCESS else 'FAILED'}")
 

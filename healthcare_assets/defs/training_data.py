@@ -174,7 +174,10 @@ def training_set(
     for problem in problems:
         context.log.warning(problem)
     per_batch = frame.group_by("batch_id").agg(pl.len().alias("stays"), pl.col("label").sum().alias("events"))
-    per_batch = per_batch.join(pl.DataFrame({"batch_id": order, "seq": range(len(order))}), on="batch_id").sort("seq")
+    ordered = pl.DataFrame(
+        {"batch_id": order, "seq": range(len(order))}, schema={"batch_id": pl.String, "seq": pl.Int64}
+    )
+    per_batch = per_batch.join(ordered, on="batch_id").sort("seq")
     record = append_audit(
         context,
         home,

@@ -24,6 +24,7 @@ import duckdb
 
 from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import zip3_sql
+from healthcare_assets.deid.ground_truth import GROUND_TRUTH_TABLE, stage_ground_truth
 from healthcare_assets.deid.inventory import Inventory, build_inventory
 from healthcare_assets.deid.policy import AGE_AT, DATA_END, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
@@ -139,6 +140,8 @@ def deidentify_batch(
                 con, table, mapping, policy, batch_id, staging, validation
             )
         staged_tombstones = tombstones.stage_tombstones(con, mapping, batch_id, policy.version, staging, deletions)
+        # The synthetic source's known truth (empty otherwise), staged and scanned with the rest.
+        staged[GROUND_TRUTH_TABLE], transformed[GROUND_TRUTH_TABLE] = stage_ground_truth(con, batch, mapping, staging)
         timings["write"] = time.perf_counter() - tick
 
         tick = time.perf_counter()

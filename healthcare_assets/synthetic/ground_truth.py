@@ -65,7 +65,7 @@ def ground_truth_row(sim: PatientSim, stay: Stay, prior: int) -> list[Any]:
         disposition=stay.disposition,
         active_medications=sim.meds.active_at(t),
     )
-    p = true_readmission_probability(state)
+    p = true_readmission_probability(state, sim.rt.signal)
     zone = stay.org.zone
     row: list[Any] = [None] * len(GROUND_TRUTH_COLUMNS)
     row[0] = stay.segs[0].id

@@ -25,3 +25,4 @@ class Runtime:
         self.shift = float(config.case_mix_shift)
         self.creatinine_shift = float(config.creatinine_shift)
         self.icd10_dropped = bool(config.icd10_dropped)
+        self.signal = float(config.signal_strength)

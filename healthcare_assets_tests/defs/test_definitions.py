@@ -29,6 +29,8 @@ def test_required_assets_exist_with_description_group_and_code_version() -> None
     assert REQUIRED_KEYS <= keys
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        if not node.is_materializable:
+            continue  # a dependency declared before the stage that builds it is merged (no code of ours)
         assert node.description, f"{key} has no description"
         assert node.code_version, f"{key} has no code_version"
         assert node.group_name in GROUPS, f"{key} is in group {node.group_name}"

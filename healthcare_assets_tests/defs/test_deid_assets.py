@@ -58,9 +58,10 @@ def test_synthea_batch_is_deidentified_and_published(tmp_path: Path, synthea_dir
         for c in result.get_asset_check_evaluations()
         if c.check_name == "residual_phi_scan"
     }
-    assert checks == {t: True for t in TABLES}
+    assert checks == {t: True for t in [*TABLES, "synthetic_ground_truth"]}
     warehouse = Warehouse(home / "warehouse.duckdb")
     assert warehouse.query("SELECT count(*) FROM deidentified_encounter WHERE batch_id = 's1'") == [(3697,)]
+    assert warehouse.query("SELECT count(*) FROM synthetic_ground_truth") == [(0,)]  # no known truth in Synthea
     patient = result.asset_materializations_for_node("deidentified_tables")
     metadata = {m.asset_key.to_user_string(): m.metadata for m in patient}
     assert metadata["deidentified_patient"]["published"].value is True

@@ -1,0 +1,184 @@
+"""Training data contract checks, candidate training (grouped CV, reproducibility), and the model format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import skops.io
+
+from healthcare_assets.modeling import candidates, model_format
+from healthcare_assets.modeling.calibration import calibration
+from healthcare_assets.modeling.dataset import TrainingDataError, load_training_data
+from healthcare_assets.modeling.training import TrainingSettings, choose, folds, train_candidates
+from healthcare_assets.warehouse import Warehouse
+from healthcare_assets_tests.modeling.contract import contract_tables, write_contract
+
+FAST = candidates.Hyperparameters(gb_max_iter=60, gb_n_iter_no_change=10)
+
+
+@pytest.fixture(scope="module")
+def tables(strong_truth: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return contract_tables(strong_truth, seed=3)
+
+
+def _load(tmp_path, tables: dict[str, pl.DataFrame]):
+    path = tmp_path / "warehouse.duckdb"
+    write_contract(path, tables)
+    with Warehouse(path).connect(read_only=True) as con:
+        return load_training_data(con)
+
+
+def test_contract_tables_load_with_features_in_dictionary_order(tmp_path, tables) -> None:
+    data = _load(tmp_path, tables)
+    dictionary = tables["feature_dictionary"]
+    assert data.features == dictionary.filter(pl.col("role") == "feature")["name"].to_list()
+    assert set(data.frame["split"]) == {"train", "test"}
+    assert len(data.frame) == tables["training_set"].height
+    assert all(len(h) == 64 for h in data.hashes.values())
+    summary = data.summary()
+    assert summary["train"]["stays"] + summary["test"]["stays"] == len(data.frame)
+    assert set(summary["sex"]) <= {"female", "male", "other", "unknown"}
+    again = tmp_path / "again"
+    again.mkdir()
+    assert _load(again, tables).hashes == data.hashes  # same tables, same hashes
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.update(training_set=t["training_set"].drop("lace_score")), "lacks the column(s) lace_score"),
+        (
+            lambda t: t.update(training_set=pl.concat([t["training_set"], t["training_set"].head(2)])),
+            "stay_id has 2 duplicate(s)",
+        ),
+        (
+            lambda t: t.update(training_set=t["training_set"].with_columns(pl.lit(2).alias("label"))),
+            "not 0 or 1",
+        ),
+        (
+            lambda t: t.update(train_test_split=t["train_test_split"].tail(-5)),
+            "5 stay(s) of training_set have no row in train_test_split",
+        ),
+        (
+            lambda t: t.update(
+                training_set=t["training_set"].with_columns(pl.col("age_years").cast(pl.Utf8).alias("age_years"))
+            ),
+            "features must be numeric",
+        ),
+        (
+            lambda t: t.update(
+                feature_dictionary=t["feature_dictionary"].with_columns(
+                    pl.when(pl.col("name") == "label").then(pl.lit("feature")).otherwise(pl.col("role")).alias("role")
+                )
+            ),
+            "as features",
+        ),
+        (lambda t: t.pop("train_test_split"), "no table 'train_test_split'"),
+    ],
+)
+def test_contract_violations_are_named(tmp_path, tables, change, message) -> None:
+    broken = dict(tables)
+    change(broken)
+    with pytest.raises(TrainingDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _load(tmp_path, broken)
+
+
+def test_subgroup_values_that_are_not_codes_are_refused_without_quoting_them(tmp_path, tables) -> None:
+    planted = "Jane Q. Doe 555-867-5309 \u00e9\u00ff" + "x" * 5000
+    training = tables["training_set"].with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit(planted)).otherwise(pl.col("sex")).alias("sex")
+    )
+    with pytest.raises(TrainingDataError) as raised:
+        _load(tmp_path, {**tables, "training_set": training})
+    assert "training_set.sex: 3 value(s) are not short subgroup codes" in str(raised.value)
+    assert "Doe" not in str(raised.value) and "555" not in str(raised.value)
+    many = tables["training_set"].with_columns(pl.col("stay_id").str.slice(0, 6).alias("age_band"))
+    (tmp_path / "many").mkdir()
+    with pytest.raises(TrainingDataError, match="age_band has [0-9]+ distinct values"):
+        _load(tmp_path / "many", {**tables, "training_set": many})
+
+
+def test_a_patient_in_both_splits_is_refused(tmp_path, tables) -> None:
+    split = tables["train_test_split"]
+    patient = split.group_by("patient_id").len().filter(pl.col("len") > 1).sort("patient_id")["patient_id"][0]
+    first_stay = split.filter(pl.col("patient_id") == patient)["stay_id"][0]
+    leaked = split.with_columns(
+        pl.when(pl.col("stay_id") == first_stay)
+        .then(pl.lit("test"))
+        .when(pl.col("patient_id") == patient)
+        .then(pl.lit("train"))
+        .otherwise(pl.col("split"))
+        .alias("split")
+    )
+    with pytest.raises(TrainingDataError, match="1 patient\\(s\\) in both train and test"):
+        _load(tmp_path, {**tables, "train_test_split": leaked})
+
+
+def test_grouped_folds_keep_patients_together_and_stratify() -> None:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(400), rng.integers(1, 4, 400))
+    y = (rng.random(len(groups)) < 0.15).astype(int)
+    splits = folds(y, groups, TrainingSettings(seed=7))
+    assert len(splits) == 5
+    seen = np.zeros(len(y), dtype=int)
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+        seen[test] += 1
+        assert abs(y[test].mean() - y.mean()) < 0.05
+    assert (seen == 1).all()
+    assert [t.tolist() for _, t in folds(y, groups, TrainingSettings(seed=7))] == [t.tolist() for _, t in splits]
+
+
+def test_candidates_train_reproducibly_and_the_corrected_logistic_regression_is_calibrated(tmp_path, tables) -> None:
+    data = _load(tmp_path, tables)
+    settings = TrainingSettings(seed=11, hyperparameters=FAST)
+    first = train_candidates(data.X("train"), data.y("train"), data.groups("train"), settings)
+    second = train_candidates(data.X("train"), data.y("train"), data.groups("train"), settings)
+    assert [c.name for c in first.candidates] == list(candidates.CANDIDATES)
+    for a, b in zip(first.candidates, second.candidates, strict=True):
+        assert a.folds == b.folds
+        np.testing.assert_array_equal(
+            a.estimator.predict_proba(data.X("test")), b.estimator.predict_proba(data.X("test"))
+        )
+        assert len(a.folds) == 5 and all(0.5 < f["auroc"] <= 1 for f in a.folds)
+        assert a.cv_auroc_std == pytest.approx(np.std([f["auroc"] for f in a.folds], ddof=1))
+    assert first.chosen == second.chosen
+    # Balanced class weights inflate probabilities; the out-of-fold recalibration brings them back.
+    for candidate in first.candidates:
+        p = candidate.estimator.predict_proba(data.X("train"))[:, 1]
+        assert p.mean() == pytest.approx(data.y("train").mean(), abs=0.02), candidate.name
+    weighted = candidates.fit_base(candidates.LOGISTIC, FAST, 11, data.X("train"), data.y("train"))
+    assert weighted.predict_proba(data.X("train"))[:, 1].mean() > 1.5 * data.y("train").mean()  # what was fixed
+    lr = first.candidate(candidates.LOGISTIC).estimator
+    test = calibration(data.y("test"), lr.predict_proba(data.X("test"))[:, 1])
+    assert abs(test.in_the_large) < 0.05 and 0.5 < test.slope < 2.0  # ~300 test stays: the slope's SE is ~0.2
+
+
+def test_choice_prefers_the_simpler_model_on_a_near_tie() -> None:
+    class R:
+        def __init__(self, name, auroc):
+            self.name, self.cv_auroc_mean = name, auroc
+
+    assert choose([R("logistic_regression", 0.900), R("gradient_boosting", 0.903)], 0.005) == "logistic_regression"
+    assert choose([R("logistic_regression", 0.890), R("gradient_boosting", 0.903)], 0.005) == "gradient_boosting"
+    with pytest.raises(ValueError, match="candidates must be among"):
+        TrainingSettings(candidates=("random_forest",))
+
+
+def test_every_candidate_round_trips_through_skops_with_exactly_the_trusted_types() -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    X.iloc[::7, 1] = np.nan
+    y = (rng.random(300) < 0.3).astype(int)
+    splits = folds(y, np.arange(300), TrainingSettings(seed=0))
+    for name in candidates.CANDIDATES:
+        model = candidates.fit(name, FAST, 0, X, y, splits)
+        blob = skops.io.dumps(model)
+        assert set(skops.io.get_untrusted_types(data=blob)) <= set(model_format.TRUSTED_TYPES)
+        loaded = skops.io.loads(blob, trusted=list(model_format.TRUSTED_TYPES))
+        np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    example = model_format.input_example(X)
+    assert example.shape == (2, 4) and example.iloc[1].isna().all()
+    assert example.iloc[0].tolist() == X.median().tolist()  # aggregates, no one's row
