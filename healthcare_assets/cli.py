@@ -236,6 +236,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     promote.set_defaults(handler=_cmd_promote)
 
+    monitor = commands.add_parser(
+        "monitor",
+        help="evaluate the retraining sensor once (as the daemon does each minute) and run the retraining it requests",
+        formatter_class=_HelpFormatter,
+    )
+    monitor.add_argument("--dry-run", action="store_true", help="print the decision only (the cursor still advances)")
+    monitor.set_defaults(handler=_cmd_monitor)
+
     ui = commands.add_parser(
         "ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`", formatter_class=_HelpFormatter
     )
@@ -387,6 +395,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 1
     return 0
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    from healthcare_assets.defs.instance import open_instance, prepare_dagster_home
+    from healthcare_assets.defs.monitoring import cli_tick
+
+    paths = Paths.from_env()
+    os.environ[HOME_ENV] = str(paths.home)
+    prepare_dagster_home(paths)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    with open_instance() as instance:
+        keys, launches = cli_tick(
+            instance,
+            lambda line: print(line, flush=True),
+            launch=not args.dry_run,
+            verbose=getattr(args, "verbose", False),
+        )
+    if launches and all(r.success and not r.failed_checks for r in launches):
+        _print_model(paths)
+    failed = [e for r in launches for e in r.errors + [f"blocking check failed: {c}" for c in r.failed_checks]]
+    for problem in failed:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if failed or any(not r.success for r in launches) else 0
 
 
 def _gate_overrides(pairs: list[str]) -> dict[str, float]:

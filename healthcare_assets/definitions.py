@@ -14,6 +14,12 @@ from healthcare_assets.defs.extraction import fhir_profile, raw_fhir_ndjson
 from healthcare_assets.defs.features import FeatureSettings, feature_matrix, readmission_cohort
 from healthcare_assets.defs.jobs import batch_pipeline, promote_champion, training_pipeline
 from healthcare_assets.defs.mlflow_tracking import MlflowTracking
+from healthcare_assets.defs.monitoring import (
+    MonitoringSettings,
+    batch_predictions,
+    drift_report,
+    retraining_on_drift_sensor,
+)
 from healthcare_assets.defs.registry import champion_model, model_card
 from healthcare_assets.defs.resources import DataHome
 from healthcare_assets.defs.training import candidate_models
@@ -34,10 +40,17 @@ defs = Definitions(
         validation_report,
         model_card,
         champion_model,
+        batch_predictions,
+        drift_report,
     ],
     jobs=[batch_pipeline, register_bulk_export, training_pipeline, promote_champion],
     schedules=[nightly_bulk_export],
-    sensors=[scheduled_export_sensor, training_after_batch_sensor],
-    resources={"home": DataHome(), "features": FeatureSettings(), "mlflow": MlflowTracking()},
+    sensors=[scheduled_export_sensor, training_after_batch_sensor, retraining_on_drift_sensor],
+    resources={
+        "home": DataHome(),
+        "features": FeatureSettings(),
+        "mlflow": MlflowTracking(),
+        "monitoring": MonitoringSettings(),
+    },
     executor=warm_multiprocess_executor,
 )

@@ -137,8 +137,10 @@ def execute_watched(
     printer: Printer,
     verbose: bool = False,
     asset_selection: Sequence[AssetKey] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> LaunchResult:
-    """Run an unpartitioned job of the code location (or some of its assets) like a UI launch, printing progress."""
+    """Run an unpartitioned job of the code location (or some of its assets) like a UI launch, printing progress.
+    ``tags`` are added to the run's (a sensor's request: its trigger and drift event)."""
     launch_id = f"{name}-{time.time_ns()}"
     config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}}}
     for key, value in (run_config or {}).items():
@@ -150,7 +152,7 @@ def execute_watched(
             reconstructable(job_fn),
             instance=instance,
             run_config=config,
-            tags={LAUNCH_TAG: launch_id},
+            tags={**(tags or {}), LAUNCH_TAG: launch_id},
             asset_selection=asset_selection,
         )
     finally:
