@@ -61,6 +61,7 @@ MONITORING_DIR = "monitoring"
 SENSOR_NAME = "retraining_on_drift_sensor"
 DRIFT_EVENT_TAG = "healthcare_assets/drift_event"
 TRIGGER_TAG = "healthcare_assets/trigger"
+RUN_CONFIG_ENV = "HEALTHCARE_ASSETS_RETRAINING_RUN_CONFIG"
 # Environment overrides of the retraining thresholds (the resource's defaults are the seed's Stage 6 values).
 THRESHOLD_ENV = {
     "max_drifted_share": "HEALTHCARE_ASSETS_MAX_DRIFTED_SHARE",
@@ -102,9 +103,10 @@ class MonitoringSettings(ConfigurableResource):
     )
     webhook_url: str | None = Field(default=None, description=f"Alert webhook (POST JSON); default ${WEBHOOK_ENV}.")
     retraining_run_config: str = Field(
-        default="{}",
+        default="",
         description="Run config (JSON) of the retraining run the sensor requests, e.g. the operator's gate "
-        'overrides: {"ops": {"validation_report": {"config": {"min_subgroup_events": 50}}}}.',
+        'overrides: {"ops": {"validation_report": {"config": {"min_subgroup_events": 50}}}}; '
+        f"default ${RUN_CONFIG_ENV}, else none.",
     )
 
     def thresholds(self) -> triggers.Thresholds:
@@ -125,12 +127,15 @@ class MonitoringSettings(ConfigurableResource):
         return self.webhook_url or os.environ.get(WEBHOOK_ENV) or None
 
     def run_config(self) -> dict:
+        text, where = self.retraining_run_config, "monitoring.retraining_run_config"
+        if not text:
+            text, where = os.environ.get(RUN_CONFIG_ENV, ""), RUN_CONFIG_ENV
         try:
-            config = json.loads(self.retraining_run_config or "{}")
+            config = json.loads(text or "{}")
         except json.JSONDecodeError as exc:
-            raise ValueError(f"monitoring.retraining_run_config is not JSON: {exc.msg} at {exc.pos}") from None
+            raise ValueError(f"{where} is not JSON: {exc.msg} at {exc.pos}") from None
         if not isinstance(config, dict):
-            raise ValueError("monitoring.retraining_run_config must be a JSON object")
+            raise ValueError(f"{where} must be a JSON object")
         return config
 
 
