@@ -5,7 +5,7 @@ run, whose new version becomes the challenger (never the champion). Then the sam
 `healthcare-assets run` of a drifted batch, followed by `healthcare-assets monitor` (the sensor's tick).
 
 Sizes and relaxations (the cohorts are small, see README "How big a cohort the gate needs"):
-* the gate's noise-bound criteria are relaxed as in test_model_assets;
+* the clinical gate is relaxed (see GATE);
 * only the logistic regression is trained: scikit-learn 1.9's histogram gradient boosting raises on a feature
   column with no value at all ("window shape cannot be larger than input array shape"), and synthetic batches
   have such columns (labs the generator never reports); see the note in the report of issue 13;
@@ -37,17 +37,23 @@ from healthcare_assets.defs.monitoring import (
 from healthcare_assets.defs.resources import DataHome
 from healthcare_assets.modeling.tracking import Tracker
 from healthcare_assets.monitoring.notify import ALLOWED_DETAILS
+from healthcare_assets.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 
 MODEL = "readmission_30d"
+# Pseudonyms are random, so the patient-grouped split (and the small test split's metrics) differ from one data
+# directory to the next: the gate is relaxed well below what the model reaches (AUROC ~0.85 here), since the gate
+# is not what this test is about (test_model_assets is).
 GATE = {
     "bootstrap_samples": 200,
-    "max_cv_auroc_std": 0.10,
-    "max_subgroup_auroc_disparity": 0.50,
-    "min_subgroup_events": 5,
-    "min_calibration_slope": 0.6,
-    "max_calibration_slope": 1.6,
+    "min_auroc": 0.70,
+    "min_sensitivity_at_90_specificity": 0.30,
+    "max_cv_auroc_std": 0.20,
+    "max_subgroup_auroc_disparity": 0.60,
+    "min_subgroup_events": 3,
+    "min_calibration_slope": 0.4,
+    "max_calibration_slope": 2.5,
 }
 TRAINING = {
     "ops": {
@@ -98,7 +104,7 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
     tracker = Tracker.embedded(data_home.mlflow, MODEL)
     with DagsterInstance.get() as instance:
         # A fresh directory: the batch is not scored (no champion), and that is not a failure.
-        _land(instance, "base", patients=1500, seed=11)
+        _land(instance, "base", patients=2000, seed=11)
         assert _materialization(instance, "batch_predictions", "base") is None
         trained = launch_training(instance, printer=lambda line: None, run_config=TRAINING)
         assert trained.success and not trained.failed_checks, trained.errors
@@ -107,7 +113,7 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
         assert promoted.success, promoted.errors
 
         # Same hospital (seed), new patients: no drift, the sensor stays quiet and says why.
-        _land(instance, "quiet", patients=2300, seed=11)
+        _land(instance, "quiet", patients=2800, seed=11)
         quiet = _drift_metadata(instance, "quiet")
         assert quiet["champion_version"] == "1" and quiet["exceeds_thresholds"] is False
         assert quiet["drifted_share"] < 0.3 and abs(quiet["prediction_mean_shift"]) < 0.2
@@ -152,6 +158,15 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
         done = _cli("run", "--patients", "1200", "--seed", "13", "--case-mix-shift", "3", "--batch-id", "cli", env=env)
         assert "✔ drift_report materialized" in done.stdout, done.stdout + done.stderr
         assert "ALERT drift_detected: batch cli" in done.stdout
+        scored = {k: v.value for k, v in _materialization(instance, "batch_predictions", "cli").metadata.items()}
+        assert scored["champion_version"] == "1" and scored["challenger_version"] == "2"  # v2 scores in shadow
+        assert scored["challenger_scores_shadow"]["stays"] == scored["champion_scores"]["stays"] > 0
+        with Warehouse(data_home.warehouse).connect(read_only=True) as con:
+            answer, shadow = con.execute(
+                "SELECT count(champion_probability), count(challenger_probability) FROM batch_predictions "
+                "WHERE batch_id = 'cli'"
+            ).fetchone()
+        assert answer == shadow == scored["champion_scores"]["stays"]
         tick = _cli("monitor", env=env)
         assert tick.returncode == 0, tick.stdout + tick.stderr
         assert "retraining requested" in tick.stdout and "✔ model_card materialized" in tick.stdout
