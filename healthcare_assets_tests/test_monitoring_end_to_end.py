@@ -1,7 +1,7 @@
 """Monitoring end to end on the real Dagster instance of a fresh data directory: a baseline synthetic cohort is
-landed, trained, validated and promoted; a batch from the same hospital (same seed, new patients) keeps the
-retraining sensor quiet; a batch with the generator's drift knobs on makes it request exactly one retraining
-run, whose new version becomes the challenger (never the champion). Then the same through the command line:
+landed, trained, validated and promoted; a batch without drift knobs keeps the retraining sensor quiet; a batch
+with the generator's drift knobs on makes it request exactly one retraining run, whose new version becomes the
+challenger (never the champion). Then the same through the command line:
 `healthcare-assets run` of a drifted batch, followed by `healthcare-assets monitor` (the sensor's tick).
 
 Sizes and relaxations (the cohorts are small, see README "How big a cohort the gate needs"):
@@ -9,6 +9,10 @@ Sizes and relaxations (the cohorts are small, see README "How big a cohort the g
 * only the logistic regression is trained: scikit-learn 1.9's histogram gradient boosting raises on a feature
   column with no value at all ("window shape cannot be larger than input array shape"), and synthetic batches
   have such columns (labs the generator never reports); see the note in the report of issue 13;
+* each seed is its own synthetic world (hospitals, and patients that are not exchangeable across indices), so
+  two seeds differ even without a drift knob: seed 13 against seed 11 has 15% of the features drifted at
+  p < 0.05 (under the 0.3 that retrains), seed 12 26%; the feature values, hence these shares, do not depend on
+  the random pseudonyms, so the seeds below give the same numbers on every run;
 * the batch-AUROC floor is lowered to 0.6 (env ``HEALTHCARE_ASSETS_MIN_BATCH_AUROC``): a model trained on ~800
   stays reaches a batch AUROC of about 0.75-0.85, under the seed's 0.85, which would fire on every batch.
 """
@@ -112,8 +116,8 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
         promoted = launch_promotion(instance, {"version": "1", "approver": "Dr. Grey", "reason": "test"}, print)
         assert promoted.success, promoted.errors
 
-        # Same hospital (seed), new patients: no drift, the sensor stays quiet and says why.
-        _land(instance, "quiet", patients=2800, seed=11)
+        # No drift knob: the sensor stays quiet and says why.
+        _land(instance, "quiet", patients=1500, seed=13)
         quiet = _drift_metadata(instance, "quiet")
         assert quiet["champion_version"] == "1" and quiet["exceeds_thresholds"] is False
         assert quiet["drifted_share"] < 0.3 and abs(quiet["prediction_mean_shift"]) < 0.2
@@ -123,7 +127,7 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
         assert not first.run_requests
         assert "within thresholds" in first.skip_reason.skip_message and "quiet" in first.skip_reason.skip_message
 
-        # Another hospital with an older, sicker population and a creatinine assay bias: drift.
+        # An older, sicker population and a creatinine assay bias: drift.
         _land(instance, "drifted", patients=1500, seed=12, case_mix_shift=3.0, creatinine_shift=2.0)
         drifted = _drift_metadata(instance, "drifted")
         assert drifted["exceeds_thresholds"] is True, drifted["decision"]
@@ -155,7 +159,7 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
 
         # The command line: a drifted batch, then the sensor's tick, which runs the retraining.
         env = {**os.environ, RUN_CONFIG_ENV: json.dumps(TRAINING)}
-        done = _cli("run", "--patients", "1200", "--seed", "13", "--case-mix-shift", "3", "--batch-id", "cli", env=env)
+        done = _cli("run", "--patients", "1200", "--seed", "14", "--case-mix-shift", "3", "--batch-id", "cli", env=env)
         assert "✔ drift_report materialized" in done.stdout, done.stdout + done.stderr
         assert "ALERT drift_detected: batch cli" in done.stdout
         scored = {k: v.value for k, v in _materialization(instance, "batch_predictions", "cli").metadata.items()}

@@ -96,6 +96,11 @@ class MonitoringSettings(ConfigurableResource):
         default=evidently_report.DEFAULT_MAX_ROWS,
         description="Rows per side in Evidently's HTML report; larger sides are sampled (uniform, seed 0).",
     )
+    drift_rule: str = Field(
+        default="tests",
+        description="Per-feature drift tests: 'tests' (KS / chi-square / z, p < 0.05) or 'evidently_default' "
+        "(Evidently's default: distances >= 0.1 for references over 1,000 rows).",
+    )
     report_max_columns: int = Field(
         default=0,
         description="Features in Evidently's HTML report (0: every model feature; N: the gate's drifted features "
@@ -318,7 +323,7 @@ def drift_report(
             f"champion is version {champion.version}: materialize batch_predictions for this batch again"
         )
     p = stored["champion_probability"].to_numpy(dtype=float)
-    gate = drift_gate(reference, current, champion.features)
+    gate = drift_gate(reference, current, champion.features, monitoring.drift_rule)
     shift = prediction_shift(champion.score(reference), p)
     labels = current["label"]
     performance = labelled_performance(
@@ -334,7 +339,9 @@ def drift_report(
 
     html = monitoring_dir(home) / "drift" / batch_id / f"drift_report-{champion.name}-v{champion.version}.html"
     shown = evidently_report.report_columns(champion.features, gate.ranked(), monitoring.report_max_columns)
-    evidently = evidently_report.run_preset(reference, current, shown, html, monitoring.report_max_rows)
+    evidently = evidently_report.run_preset(
+        reference, current, shown, html, monitoring.report_max_rows, monitoring.drift_rule
+    )
     agree = sorted(evidently.drifted) == sorted(set(gate.drifted) & set(shown))
     html_sha = sha256_file(html)
     run_id = _log_to_mlflow(tracker, batch_id, champion, gate, shift, performance, decision, html, context.run_id)
@@ -405,6 +412,7 @@ def drift_report(
             "champion_version": champion.version,
             "reference_batches": ", ".join(champion.training_batch_ids),
             "reference_rows": gate.reference_rows,
+            "drift_rule": monitoring.drift_rule,
             "thresholds": MetadataValue.json(thresholds.as_dict()),
             "exceeds_thresholds": decision.retrain,
             "decision": decision.text(),
