@@ -241,7 +241,9 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate the retraining sensor once (as the daemon does each minute) and run the retraining it requests",
         formatter_class=_HelpFormatter,
     )
-    monitor.add_argument("--dry-run", action="store_true", help="print the decision only (the cursor still advances)")
+    monitor.add_argument(
+        "--dry-run", action="store_true", help="print the decision only: no alert, no run, the cursor stays"
+    )
     monitor.set_defaults(handler=_cmd_monitor)
 
     ui = commands.add_parser(

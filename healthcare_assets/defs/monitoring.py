@@ -466,7 +466,9 @@ def _log_to_mlflow(tracker, batch_id, champion, gate, shift, performance, decisi
 # The retraining sensor ---------------------------------------------------------------------------------------
 
 
-def drift_tick(instance, cursor: str | None, monitoring: MonitoringSettings, home: DataHome, log=None) -> SensorResult:
+def drift_tick(
+    instance, cursor: str | None, monitoring: MonitoringSettings, home: DataHome, log=None, alert: bool = True
+) -> SensorResult:
     """One evaluation: every drift report materialized since ``cursor`` (an event storage id) is judged against
     the thresholds; if any exceeds them, ONE retraining run is requested for all of them (run key: the latest
     such report), unless a run for that drift event already exists. The new cursor is the latest report seen."""
@@ -494,14 +496,14 @@ def drift_tick(instance, cursor: str | None, monitoring: MonitoringSettings, hom
         return SensorResult(skip_reason=f"retraining for drift event {event_id} already requested", cursor=new_cursor)
     batches = [batch for _, batch, _ in fired]
     reasons = [f"batch {batch}: {'; '.join(d.reasons)}" for _, batch, d in fired]
-    record_alert = _ledger_recorder(home, None, None)
-    notifier(log, monitoring.webhook(), record_alert).notify(
-        Alert(
-            "retraining_requested",
-            "retraining requested: " + " | ".join(reasons),
-            {"batch_ids": batches, "run_key": run_key, "thresholds": thresholds.as_dict()},
+    if alert:
+        notifier(log, monitoring.webhook(), _ledger_recorder(home, None, None)).notify(
+            Alert(
+                "retraining_requested",
+                "retraining requested: " + " | ".join(reasons),
+                {"batch_ids": batches, "run_key": run_key, "thresholds": thresholds.as_dict()},
+            )
         )
-    )
     request = RunRequest(
         run_key=run_key,
         run_config=monitoring.run_config(),
@@ -552,7 +554,8 @@ def _write_cursor(path: Path, cursor: str | None) -> None:
 def cli_tick(instance, printer, launch: bool = True, verbose: bool = False):
     """Evaluate ``retraining_on_drift_sensor`` once on ``instance`` (what the daemon does every minute), print its
     decision and, with ``launch``, run the retraining it requests (tagged like the daemon's run, so neither runs
-    it twice). The command line keeps its own cursor in ``$HEALTHCARE_ASSETS_HOME/monitoring/``.
+    it twice). The command line keeps its own cursor in ``$HEALTHCARE_ASSETS_HOME/monitoring/``; without
+    ``launch`` (``--dry-run``) nothing is sent, launched or remembered.
 
     Returns (requested run keys, the launches' results)."""
     from dagster import build_sensor_context
@@ -563,18 +566,28 @@ def cli_tick(instance, printer, launch: bool = True, verbose: bool = False):
 
     home = DataHome()
     cursor_path = monitoring_dir(home) / CLI_CURSOR_FILE
-    context = build_sensor_context(
-        instance=instance, cursor=_read_cursor(cursor_path), definitions=defs, sensor_name=SENSOR_NAME
-    )
-    result = retraining_on_drift_sensor(context)
+    monitoring = defs.resources.get("monitoring", MonitoringSettings())
+    cursor = _read_cursor(cursor_path)
+    if not launch:  # the decision only: no alert, the cursor stays
+        result = drift_tick(instance, cursor, monitoring, home, alert=False)
+    else:
+        context = build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            resources={"home": home, "monitoring": monitoring},
+            sensor_name=SENSOR_NAME,
+        )
+        result = retraining_on_drift_sensor(context)
     requests = list(result.run_requests or [])
     if not requests:
         skip = result.skip_reason
         printer(f"{SENSOR_NAME}: no run requested: {getattr(skip, 'skip_message', skip) or 'nothing to do'}")
-        _write_cursor(cursor_path, result.cursor)
+        if launch:
+            _write_cursor(cursor_path, result.cursor)
         return [], []
     launches = []
-    _write_cursor(cursor_path, result.cursor)  # before launching: one drift event, one run, even if it fails
+    if launch:  # before launching: one drift event, one run, even if it fails
+        _write_cursor(cursor_path, result.cursor)
     for request in requests:
         printer(
             f"{SENSOR_NAME}: retraining requested (run key {request.run_key}, batches "
