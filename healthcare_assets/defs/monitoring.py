@@ -317,12 +317,14 @@ def drift_report(
         context.log.warning(f"batch {batch_id} has no index stays: nothing to compare")
         return
     versions = set(stored["champion_version"].astype(str))
-    if len(stored) != len(current) or versions != {champion.version}:
+    scored = current[["stay_id"]].merge(stored, on="stay_id", how="left")
+    if versions != {champion.version} or scored["champion_probability"].isna().any():
         raise MonitoringDataError(
-            f"{PREDICTIONS_TABLE} of batch {batch_id} was scored by version(s) {sorted(versions) or 'none'}, the "
-            f"champion is version {champion.version}: materialize batch_predictions for this batch again"
+            f"{PREDICTIONS_TABLE} of batch {batch_id} does not hold the current champion's (version "
+            f"{champion.version}) score of every stay (scored by: {sorted(versions) or 'none'}): materialize "
+            "batch_predictions for this batch again"
         )
-    p = stored["champion_probability"].to_numpy(dtype=float)
+    p = scored["champion_probability"].to_numpy(dtype=float)
     gate = drift_gate(reference, current, champion.features, monitoring.drift_rule)
     shift = prediction_shift(champion.score(reference), p)
     labels = current["label"]
