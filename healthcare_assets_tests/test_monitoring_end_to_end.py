@@ -122,7 +122,7 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
         assert quiet["champion_version"] == "1" and quiet["exceeds_thresholds"] is False
         assert quiet["drifted_share"] < 0.3 and abs(quiet["prediction_mean_shift"]) < 0.2
         assert os.path.exists(quiet["drift_report_html"]) and str(data_home.phi) not in quiet["drift_report_html"]
-        assert quiet["evidently_agrees_with_gate"] is True
+        assert quiet["evidently_agrees_with_gate"] is True and os.path.exists(quiet["drift_report_mlflow"])
         first = _tick(instance, None)
         assert not first.run_requests
         assert "within thresholds" in first.skip_reason.skip_message and "quiet" in first.skip_reason.skip_message

@@ -247,7 +247,8 @@ class _RunWatcher(threading.Thread):
             self.printer(f"  ✘ {step} failed: {cause}")
         elif kind == DagsterEventType.STEP_SKIPPED:
             self.printer(
-                f"  - {step} skipped (nothing upstream to build on: a step failed, a check blocked; see above)"
+                f"  - {step} skipped (nothing upstream to build on: a step failed, a check blocked, or a step had "
+                "nothing to do, such as scoring with no champion yet; see above)"
             )
         elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
             self.printer(f"run {entry.run_id} {'succeeded' if kind == DagsterEventType.RUN_SUCCESS else 'FAILED'}")

@@ -393,6 +393,7 @@ def drift_report(
         metadata={
             "dagster/row_count": gate.current_rows,
             "drift_report_html": MetadataValue.path(str(html)),
+            "drift_report_mlflow": MetadataValue.path(tracker.artifact_location(run_id, f"drift_report/{html.name}")),
             "drift_report_sha256": html_sha,
             triggers.DRIFTED_SHARE: round(gate.drifted_share, 4),
             "drifted_columns": len(gate.drifted),
