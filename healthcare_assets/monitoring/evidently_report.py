@@ -56,15 +56,46 @@ def usable_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequ
     return out
 
 
+TWO_SAMPLE_CHISQUARE = "chisquare_two_sample"
+_registered = False
+
+
+def _register_two_sample_chisquare() -> None:
+    """Give Evidently the gate's two-sample chi-square (its own ``chisquare`` treats the reference's frequencies
+    as exact; see ``drift._chi_square``), registered once per process under ``TWO_SAMPLE_CHISQUARE``."""
+    global _registered
+    if _registered:
+        return
+    from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
+    from evidently.legacy.core import ColumnType
+
+    from healthcare_assets.monitoring.drift import _chi_square
+
+    def impl(reference: pd.Series, current: pd.Series, feature_type: Any, threshold: float) -> tuple[float, bool]:
+        p_value = _chi_square(reference.to_numpy(dtype=float), current.to_numpy(dtype=float))
+        return p_value, p_value < threshold
+
+    test = StatTest(
+        name=TWO_SAMPLE_CHISQUARE,
+        display_name="chi-square (two-sample) p_value",
+        allowed_feature_types=[ColumnType.Categorical],
+    )
+    register_stattest(test, default_impl=impl)
+    _registered = True
+
+
 def _method(reference: pd.Series, current: pd.Series, rule: str) -> str:
     from healthcare_assets.monitoring.drift import method_for
 
     ref = reference.replace([np.inf, -np.inf], np.nan).dropna()
     cur = current.replace([np.inf, -np.inf], np.nan).dropna()
-    return method_for(len(ref), int(pd.concat([ref, cur]).nunique()), rule)
+    method = method_for(len(ref), int(pd.concat([ref, cur]).nunique()), rule)
+    return TWO_SAMPLE_CHISQUARE if method == "chisquare" else method
 
 
-P_VALUE_METHODS = frozenset({"ks", "chisquare", "z", "t_test", "mannw", "fisher_exact", "cramer_von_mises"})
+P_VALUE_METHODS = frozenset(
+    {"ks", "chisquare", TWO_SAMPLE_CHISQUARE, "z", "t_test", "mannw", "fisher_exact", "cramer_von_mises"}
+)
 
 
 def _is_p_value(method: str) -> bool:
@@ -86,6 +117,7 @@ def run_preset(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
+    _register_two_sample_chisquare()
     cols = usable_columns(reference, current, columns)
     if not cols:
         raise ValueError("no column has values on both sides: nothing for Evidently to compare")
@@ -93,7 +125,7 @@ def run_preset(
     cur = sample_rows(current[cols], max_rows).astype(float)
     methods = {c: _method(ref[c], cur[c], rule) for c in cols}
     # Evidently applies chi-square and z only to categorical columns: columns with 5 or fewer values are declared so.
-    categorical = [c for c in cols if methods[c] in ("chisquare", "z", "jensenshannon")]
+    categorical = [c for c in cols if methods[c] in (TWO_SAMPLE_CHISQUARE, "z", "jensenshannon")]
     definition = DataDefinition(
         numerical_columns=[c for c in cols if c not in set(categorical)], categorical_columns=categorical
     )
