@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import duckdb
 import numpy as np
@@ -54,6 +56,8 @@ class ServedModel:
 
 def load_alias(tracker: Tracker, name: str, alias: str) -> ServedModel | None:
     """The version the alias points at, loaded, with its feature list and training batches; None if unset."""
+    if not registry_exists(tracker):
+        return None
     version = tracker.alias_version(name, alias)
     if version is None:
         return None
@@ -74,8 +78,21 @@ def load_alias(tracker: Tracker, name: str, alias: str) -> ServedModel | None:
     )
 
 
+def registry_exists(tracker: Tracker) -> bool:
+    """False when the embedded SQLite store has not been created yet (so there is no model at all).
+
+    Asking MLflow would create the store, and two batch runs doing that at once race in its schema migration
+    ("table _alembic_tmp_experiments already exists"); before any training there is nothing to ask for."""
+    uri = tracker.tracking_uri
+    if uri.startswith("sqlite:///"):
+        return Path(unquote(urlparse(uri).path)).exists()
+    return True
+
+
 def load_served(tracker: Tracker, name: str) -> tuple[ServedModel | None, ServedModel | None]:
     """(champion, challenger); the challenger is None when unset or the same version as the champion."""
+    if not registry_exists(tracker):
+        return None, None
     champion = load_alias(tracker, name, CHAMPION)
     challenger_version = tracker.alias_version(name, CHALLENGER)
     if challenger_version is None or (champion is not None and challenger_version == champion.version):
