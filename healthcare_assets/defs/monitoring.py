@@ -42,6 +42,7 @@ from healthcare_assets.defs.mlflow_tracking import DEFAULT_USE_CASE, MlflowTrack
 from healthcare_assets.defs.partitions import export_batches
 from healthcare_assets.defs.resources import DataHome
 from healthcare_assets.features.publish import publish_partition
+from healthcare_assets.modeling import candidate_table
 from healthcare_assets.modeling.tracking import CHAMPION
 from healthcare_assets.monitoring import evidently_report, triggers
 from healthcare_assets.monitoring.drift import drift_gate
@@ -164,6 +165,20 @@ def _ledger_recorder(home: DataHome, run_id: str | None, partition: str | None):
     return record
 
 
+def trained_before(home: DataHome) -> bool:
+    """Whether any training has registered a model here (the warehouse's ``candidate_models`` table): before that
+    there can be no champion, and the registry is not asked at all. Asking would create MLflow's store, and two
+    batch runs doing so at once race in its schema migration (SQLite and PostgreSQL alike)."""
+    if not home.paths().warehouse.exists():
+        return False
+    with home.warehouse().connect(read_only=True) as con:
+        return bool(
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [candidate_table.TABLE]
+            ).fetchone()[0]
+        )
+
+
 def _skip_no_champion(context: AssetExecutionContext, what: str) -> None:
     context.log.warning(
         f"{what} skipped: no champion model yet. Promote a validated version "
@@ -192,6 +207,9 @@ def batch_predictions(
     context: AssetExecutionContext, home: DataHome, mlflow: MlflowTracking, monitoring: MonitoringSettings
 ) -> Iterator[MaterializeResult]:
     batch_id = context.partition_key
+    if not trained_before(home):
+        _skip_no_champion(context, "batch_predictions")
+        return
     tracker = mlflow.tracker(home, monitoring.use_case)
     champion, challenger = load_served(tracker, monitoring.use_case)
     if champion is None:
@@ -300,6 +318,9 @@ def drift_report(
     context: AssetExecutionContext, home: DataHome, mlflow: MlflowTracking, monitoring: MonitoringSettings
 ) -> Iterator[MaterializeResult]:
     batch_id = context.partition_key
+    if not trained_before(home):
+        _skip_no_champion(context, "drift_report")
+        return
     tracker = mlflow.tracker(home, monitoring.use_case)
     champion = load_alias(tracker, monitoring.use_case, CHAMPION)
     if champion is None:
