@@ -64,7 +64,7 @@ class FeatureSettings(ConfigurableResource):
 
     merge_gap_hours: float = Field(default=24.0, description="Encounters starting within this many hours of the "
                                    "latest end merge into one stay ('same or next day').")  # fmt: skip
-    horizon_days: float = Field(default=30.0, description="Readmission horizon after discharge, days.")
+    horizon_days: float = Field(default=30.0, description="Readmission horizon after discharge, days (1-30).")
     min_age_years: int = Field(default=18, description="Index stays of younger patients are excluded.")
     lookback_days: list[int] = Field(
         default=[365], description="Windows for labs and vitals besides the index stay itself, days before discharge."

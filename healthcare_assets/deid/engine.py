@@ -26,7 +26,7 @@ from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import zip3_sql
 from healthcare_assets.deid.ground_truth import GROUND_TRUTH_TABLE, stage_ground_truth
 from healthcare_assets.deid.inventory import Inventory, build_inventory
-from healthcare_assets.deid.policy import AGE_AT, DATA_END, ColumnRule, Policy, TablePolicy
+from healthcare_assets.deid.policy import AGE_AT, FOLLOWUP, FOLLOWUP_DAYS, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
 from healthcare_assets.deid.scan import ScanResult, ScanRules, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
@@ -417,8 +417,13 @@ def _write_table(
     if table.view in AGE_AT:
         event, name = AGE_AT[table.view]
         selects.append(f"{age_years_sql(fhir_time_sql('f.' + q(event)), 'b.birth')} AS {q(name)}")
-    if table.view in DATA_END:
-        selects.append(f"{offset_hours_sql('(SELECT t FROM _data_end)', 'tl.anchor')} AS {q(DATA_END[table.view])}")
+    if table.view in FOLLOWUP:
+        event, name = FOLLOWUP[table.view]
+        end = fhir_time_sql("f." + q(event))
+        selects.append(
+            f"CASE WHEN {end} IS NULL THEN NULL "
+            f"ELSE {end} + INTERVAL {FOLLOWUP_DAYS} DAY <= (SELECT t FROM _data_end) END AS {q(name)}"
+        )
     selects.append(f"{sql_literal(policy.version)} AS deid_policy")
     if patient:
         joins.append(f"LEFT JOIN _timeline tl ON tl.patient = f.{q(patient)}")

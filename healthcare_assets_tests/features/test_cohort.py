@@ -39,14 +39,14 @@ def test_readmission_within_the_horizon_is_the_label() -> None:
 
 def test_pending_and_competing_death_are_never_negatives() -> None:
     w = World()
-    w.patient("short", data_end=5000 + 10 * DAY)
-    pending = w.stay("short", 4900, 100)
+    w.patient("short")
+    pending = w.stay("short", 4900, 100, followup=False)
     w.patient("died", deceased=True, deceased_datetime_offset_h=5000 + 5 * DAY)
     censored = w.stay("died", 4900, 100)
     w.patient("unknown_time", deceased=True)
     unknown = w.stay("unknown_time", 4900, 100)
-    w.patient("readmitted_then_died", deceased=True, deceased_datetime_offset_h=5000 + 20 * DAY, data_end=5100)
-    readmitted = w.stay("readmitted_then_died", 4900, 100)
+    w.patient("readmitted_then_died", deceased=True, deceased_datetime_offset_h=5000 + 20 * DAY)
+    readmitted = w.stay("readmitted_then_died", 4900, 100, followup=False)
     w.stay("readmitted_then_died", 5000 + 3 * DAY, 50)
     cohort = rows(build(w), "_fx_cohort")
     assert (cohort[pending]["label_status"], cohort[pending]["label"]) == ("pending", None)
