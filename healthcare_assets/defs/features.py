@@ -48,6 +48,7 @@ from healthcare_assets.features import (
 from healthcare_assets.features.cohort import cohort_rows_sql
 from healthcare_assets.features.measurements import BY_KEY as MEASUREMENTS
 from healthcare_assets.features.publish import publish_partition
+from healthcare_assets.warehouse.duckdb_store import quiet
 
 GROUP = "features"
 DEIDENTIFIED = [
@@ -105,7 +106,7 @@ def working_connection(home: DataHome, name: str, threads: int = 2, memory_limit
     staging = home.paths().home / STAGING_DIR / name
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    con = duckdb.connect(":memory:")
+    con = quiet(duckdb.connect(":memory:"))
     try:
         con.execute(f"SET threads = {int(threads)}")
         con.execute(f"SET memory_limit = '{memory_limit}'")

@@ -35,8 +35,8 @@ from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, readable_files
 from healthcare_assets.fhir.views import TableSource, ViewDefinition, compile_view, load_view, plan_view
+from healthcare_assets.warehouse.duckdb_store import quiet, sql_literal, sql_name
 from healthcare_assets.warehouse.duckdb_store import quote_ident as q
-from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
 
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 
@@ -95,7 +95,7 @@ def deidentify_batch(
     batch_id = batch.manifest["batch_id"]
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True, mode=0o700)
-    con = duckdb.connect(":memory:")
+    con = quiet(duckdb.connect(":memory:"))
     timings: dict[str, float] = {}
     try:
         con.execute(f"SET threads = {int(threads)}")

@@ -20,7 +20,7 @@ from healthcare_assets.features.build import build_features
 from healthcare_assets.features.current import FOLLOWUP_COLUMN
 from healthcare_assets.features.dictionary import matrix_columns
 from healthcare_assets.features.spec import FeatureSpec
-from healthcare_assets.warehouse.duckdb_store import sql_literal
+from healthcare_assets.warehouse.duckdb_store import quiet, sql_literal
 
 TRUNCATED_BATCH = "leakage-check"
 MAX_FAILURES_SHOWN = 50
@@ -122,7 +122,7 @@ def check_leakage(
     expected = con.sql(
         f"SELECT stay_id, {', '.join(compared)} FROM _fx_matrix WHERE stay_id IN (SELECT stay_id FROM _lk_sample)"
     ).pl()
-    cut = duckdb.connect(":memory:")
+    cut = quiet(duckdb.connect(":memory:"))
     try:
         cut.execute("SET threads = 2")
         for table, sql in _cut_tables(con, "_lk_sample").items():

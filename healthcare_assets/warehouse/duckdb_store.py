@@ -21,6 +21,15 @@ from typing import Any
 import duckdb
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# DuckDB draws a progress bar on stdout for queries over 2 s, terminal or not: in a run's log, the Dagster
+# compute logs and CI output it is noise (the CLI shows its own progress). Every connection the project opens
+# goes through quiet() (a connect-time config cannot set it: DuckDB takes it only as a session setting).
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``con`` without DuckDB's stdout progress bar."""
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 class WarehouseLockTimeout(TimeoutError):
@@ -77,9 +86,9 @@ class SharedDuckDB:
             try:
                 if read_only and not self.path.exists():
                     # A reader of a warehouse nobody has written yet sees an empty database.
-                    con = duckdb.connect(":memory:")
+                    con = quiet(duckdb.connect(":memory:"))
                 else:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    con = quiet(duckdb.connect(str(self.path), read_only=read_only))
                 try:
                     if self.memory_limit:
                         con.execute(f"SET memory_limit = '{self.memory_limit}'")
