@@ -77,21 +77,26 @@ def verify_predictions(main: AuditLedger, predictions: AuditLedger) -> Predictio
     last_anchor = max(anchors, default=0)
     if last_anchor > chain.records:
         return PredictionVerify(
-            chain, len(anchors), 0, f"the audit ledger anchors prediction seq {last_anchor} but the prediction log "
-            f"ends at seq {chain.records}: predictions were removed"
+            chain,
+            len(anchors),
+            0,
+            f"the audit ledger anchors prediction seq {last_anchor} but the prediction log "
+            f"ends at seq {chain.records}: predictions were removed",
         )
     for record in predictions.records():
         seq = record["seq"]
         if seq in anchors and anchors[seq] != record["hash"]:
             return PredictionVerify(
-                chain, len(anchors), 0, f"prediction seq {seq} does not match its anchor in the audit ledger "
-                "(the prediction log was rewritten)"
+                chain,
+                len(anchors),
+                0,
+                f"prediction seq {seq} does not match its anchor in the audit ledger "
+                "(the prediction log was rewritten)",
             )
         session = (record.get("details") or {}).get("session")
         if record.get("action") == PREDICT_ACTION and session not in sessions:
             return PredictionVerify(
-                chain, len(anchors), 0, f"prediction seq {seq} names a serving session that is not in the audit "
-                "ledger"
+                chain, len(anchors), 0, f"prediction seq {seq} names a serving session that is not in the audit ledger"
             )
     return PredictionVerify(chain, len(anchors), chain.records - last_anchor)
 

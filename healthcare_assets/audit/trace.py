@@ -62,21 +62,26 @@ def describe(trace: Trace) -> Iterable[str]:
     p, s, t = trace.prediction, trace.session, trace.training
     d = p["details"]
     yield f"prediction {d['prediction_id']}"
-    yield f"  time {p['time']}  route {d.get('route')}  probability {d.get('probability')}  band {d.get('band')}  " \
-          f"alert {d.get('alert')}  latency {d.get('latency_ms')} ms"
+    yield (
+        f"  time {p['time']}  route {d.get('route')}  probability {d.get('probability')}  band {d.get('band')}  "
+        f"alert {d.get('alert')}  latency {d.get('latency_ms')} ms"
+    )
     yield f"  features sha256 {p['inputs'].get('features_sha256')}"
     yield f"  prediction log seq {p['seq']} hash {p['hash'][:16]}"
     sd = s["details"]
     yield f"model {sd['registered_model']} version {sd['version']} (served as {sd.get('alias') or 'version'})"
     yield f"  serving session: audit seq {s['seq']} {s['time']} hash {s['hash'][:16]}"
-    yield f"  MLflow model run {sd.get('mlflow_run_id')}  threshold {sd.get('threshold')} ({sd.get('threshold_source')})"
+    yield f"  MLflow model run {sd.get('mlflow_run_id')}"
+    yield f"  threshold {sd.get('threshold')} ({sd.get('threshold_source')})"
     if t is None:
         yield "training: no train_models record for this version in the audit ledger"
     else:
         td = t["details"]
         yield f"training: audit seq {t['seq']} {t['time']} Dagster run {t.get('run_id')}"
-        yield f"  MLflow training run {t['outputs'].get('mlflow_training_run')}  candidate {td.get('chosen')}  " \
-              f"git {(td.get('git') or {}).get('commit')}"
+        yield (
+            f"  MLflow training run {t['outputs'].get('mlflow_training_run')}  candidate {td.get('chosen')}  "
+            f"git {(td.get('git') or {}).get('commit')}"
+        )
         for name, digest in sorted(t["inputs"].items()):
             yield f"  data {name} sha256 {digest}"
     for r in trace.model_events:
@@ -85,4 +90,6 @@ def describe(trace: Trace) -> Iterable[str]:
         yield f"export batch {batch}"
         for r in records:
             manifest = r["outputs"].get("manifest") or r["inputs"].get("manifest")
-            yield f"  {r['action']}: audit seq {r['seq']} {r['time']}" + (f" manifest sha256 {manifest}" if manifest else "")
+            yield f"  {r['action']}: audit seq {r['seq']} {r['time']}" + (
+                f" manifest sha256 {manifest}" if manifest else ""
+            )

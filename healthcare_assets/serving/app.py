@@ -132,9 +132,7 @@ def create_app(
 ) -> FastAPI:
     metrics = _Metrics()
     record_model = feature_record_model(model.features)
-    recorder = PredictionRecorder(
-        config.audit_dir, {"run_id": model.run_id}, anchor_every=config.anchor_every
-    )
+    recorder = PredictionRecorder(config.audit_dir, {"run_id": model.run_id}, anchor_every=config.anchor_every)
     state: dict[str, Any] = {"session": None}
 
     def start() -> None:
@@ -188,8 +186,9 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - the type only: a message could quote a submitted value
             log.error("%s failed: %s", route, type(exc).__name__)
             response = JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
-        known = route if route in ("/predict", "/predict/fhir", "/health", "/ready", "/model-card", "/metrics") \
-            else "other"
+        known = (
+            route if route in ("/predict", "/predict/fhir", "/health", "/ready", "/model-card", "/metrics") else "other"
+        )
         metrics.requests.labels(known, str(response.status_code)).inc()
         log.info("%s %s %d %.1f ms", request.method, route, response.status_code, (clock() - tick) * 1000.0)
         metrics.latency.labels(known).observe(clock() - tick)

@@ -51,7 +51,15 @@ def test_predict_answers_and_audits_without_phi(registry: Registry, tmp_path: Pa
         answer = client.post("/predict", json=_record(registry))
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        assert set(body) == {"prediction_id", "probability", "risk_band", "threshold", "alert", "model", "model_version"}
+        assert set(body) == {
+            "prediction_id",
+            "probability",
+            "risk_band",
+            "threshold",
+            "alert",
+            "model",
+            "model_version",
+        }
         assert body["model_version"] == registry.versions[0] and 0.0 < body["probability"] < 1.0
         assert body["alert"] == (body["probability"] >= body["threshold"])
         low = client.post("/predict", json=_record(registry, age_at_admission=20.0, charlson_index=0.0, los_days=1.0))
@@ -120,7 +128,9 @@ def test_bad_requests_name_the_field_and_health_keeps_answering(registry: Regist
         assert client.post("/predict", json=_record(registry, los_days=True)).status_code == 422  # no bool coercion
         big = client.post("/predict", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"})
         assert big.status_code == 413
-        assert client.post("/predict/fhir", content=b"not json").json()["detail"] == "the request body is not valid JSON"
+        assert (
+            client.post("/predict/fhir", content=b"not json").json()["detail"] == "the request body is not valid JSON"
+        )
         assert client.get("/health").status_code == 200
         assert client.get("/model-card").status_code == 404  # the test versions were never carded
         metrics = client.get("/metrics").text
