@@ -18,6 +18,7 @@ time, model version, SHA-256 of the feature vector, probability, band, alert, la
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,12 +112,12 @@ class PredictionRecorder:
         self.served = dict(served)
         self.session: str | None = None
         self._since_anchor = 0
+        self._lock = threading.Lock()
 
     def start(self, details: Mapping[str, Any]) -> dict[str, Any]:
         record = self.main.append(
             AuditEvent(
                 action=SERVE_ACTION,
-                asset_key="champion_model",
                 run_id=self.served.get("run_id"),
                 inputs={"mlflow_model_run": str(self.served.get("run_id"))},
                 details=dict(details),
@@ -137,8 +138,10 @@ class PredictionRecorder:
                 actor="serving",
             )
         )
-        self._since_anchor += 1
-        if self._since_anchor >= self.anchor_every:
+        with self._lock:
+            self._since_anchor += 1
+            due = self._since_anchor >= self.anchor_every
+        if due:
             self.anchor()
         return record
 
