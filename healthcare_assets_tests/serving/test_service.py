@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -168,7 +169,10 @@ def test_missing_champion_is_a_clear_error(tmp_path: Path) -> None:
         load_served_model(tracker, "latest")
 
 
-def test_fhir_bundle_of_a_synthea_patient(registry: Registry, synthea_bundles: dict, tmp_path: Path, capfd) -> None:
+def test_fhir_bundle_of_a_synthea_patient(
+    registry: Registry, synthea_bundles: dict, tmp_path: Path, capfd, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # every log line the service writes, INFO included, is searched for PHI
     audit = _audit_copy(registry, tmp_path)
     patient_id, bundle = next(
         (pid, b) for pid, b in sorted(synthea_bundles.items())
@@ -196,8 +200,11 @@ def test_fhir_bundle_of_a_synthea_patient(registry: Registry, synthea_bundles: d
     assert records[0]["inputs"]["features_sha256"] == records[1]["inputs"]["features_sha256"]
     stored = (audit / "predictions" / "ledger.jsonl").read_text() + (audit / "ledger.jsonl").read_text()
     out, err = capfd.readouterr()
+    logged = caplog.text
+    assert f"prediction {body['prediction_id']} /predict/fhir" in logged  # the service did log the request
     for value in phi:
         assert value not in stored and value not in out and value not in err and value not in answer.text
+        assert value not in logged
 
 
 def _free_port() -> int:
