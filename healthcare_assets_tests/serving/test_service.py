@@ -129,6 +129,8 @@ def test_bad_requests_name_the_field_and_health_keeps_answering(registry: Regist
         assert client.post("/predict", json=_record(registry, los_days=True)).status_code == 422  # no bool coercion
         big = client.post("/predict", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"})
         assert big.status_code == 413
+        streamed = client.post("/predict/fhir", content=iter([b"{", b" " * 40_000, b" " * 40_000, b"}"]))
+        assert streamed.status_code == 413  # no Content-Length: counted while read
         assert (
             client.post("/predict/fhir", content=b"not json").json()["detail"] == "the request body is not valid JSON"
         )
