@@ -3,8 +3,9 @@
     python bench/serving.py [--home DIR] [--model VERSION] [--requests 2000] [--concurrency 4] [--fhir-requests 60]
 
 Both servers run as their own processes on 127.0.0.1 and serve the same registered version; this script is the
-second process that loads them: a bounded, closed-loop load (``--concurrency`` clients, ``--requests`` requests in
-all, each client sends its next request when the previous answer arrives) of the same feature records (rows of
+second process that loads them, twice: latency with one client (p50/p99 without queueing), then throughput with a
+bounded, closed-loop load (``--concurrency`` clients, ``--requests`` requests in all, each client sends its next
+request when the previous answer arrives). Both get the same feature records (rows of
 the warehouse's ``training_set``, de-identified) to our ``POST /predict`` and to MLflow's ``POST /invocations``
 (``dataframe_records``, one record per request, as a bedside system would call it). Each server is warmed up with
 50 requests first. ``POST /predict/fhir`` is loaded with Synthea patients' Bundles (one patient each); MLflow has
@@ -114,6 +115,13 @@ def _summary(name: str, run: dict) -> dict:
     }
 
 
+def _table(rows: list[dict]) -> None:
+    print_table(
+        ["endpoint", "requests", "errors", "p50 ms", "p99 ms", "req/s"],
+        [[r["endpoint"], r["requests"], r["errors"], r["p50_ms"], r["p99_ms"], r["throughput_rps"]] for r in rows],
+    )
+
+
 def _records(home: Path, features: list[str], limit: int = 500) -> list[dict]:
     import duckdb
 
@@ -206,13 +214,14 @@ def main() -> None:
         [sys.executable, "-m", "healthcare_assets.cli", "serve", "--model", version, "--shadow", "none", "--port",
          str(ours_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    mlflow_env = dict(env, MLFLOW_TRACKING_URI=tracker.tracking_uri)
     mlflow_bin = Path(sys.executable).with_name("mlflow")
+    # MLflow starts `uvicorn` from PATH (one worker by default, like ours).
+    path = f"{mlflow_bin.parent}{os.pathsep}{env.get('PATH', '')}"
+    mlflow_env = dict(env, MLFLOW_TRACKING_URI=tracker.tracking_uri, PATH=path)
     baseline = subprocess.Popen(
         [str(mlflow_bin), "models", "serve", "-m", f"models:/{MODEL}/{version}", "--env-manager", "local", "-h",
          "127.0.0.1", "-p", str(mlflow_port)], env=mlflow_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    results = []
     try:
         _wait(f"http://127.0.0.1:{ours_port}/ready", ours)
         _wait(f"http://127.0.0.1:{mlflow_port}/ping", baseline)
@@ -229,21 +238,29 @@ def main() -> None:
             pass
         for url, payloads in ((ours_url, ours_payloads), (mlflow_url, mlflow_payloads)):
             _load(url, payloads, 50, args.concurrency)  # warm-up
-        with section(f"/predict vs MLflow /invocations: {args.requests} requests, {args.concurrency} clients"):
-            mlflow_run = _summary("mlflow models serve /invocations", _load(mlflow_url, mlflow_payloads, args.requests,
-                                                                           args.concurrency))  # fmt: skip
+        fhir_url = f"http://127.0.0.1:{ours_port}/predict/fhir"
+        # Bundles whose patient has no stay the cohort admits (a minor, a stay not finished) get a 422 by design:
+        # found once here, left out of the load.
+        eligible = [b for b in bundles if httpx.post(fhir_url, content=b, timeout=120).status_code == 200]
+        latency_requests = max(200, args.requests // 4)
+        with section(f"latency: one client, {latency_requests} requests each"):
+            ours_lat = _summary("healthcare-assets /predict", _load(ours_url, ours_payloads, latency_requests, 1))
+            mlflow_lat = _summary("mlflow models serve /invocations",
+                                  _load(mlflow_url, mlflow_payloads, latency_requests, 1))  # fmt: skip
+            fhir_lat = _summary("healthcare-assets /predict/fhir", _load(fhir_url, eligible, len(eligible), 1))
+            _table([ours_lat, mlflow_lat, fhir_lat])
+        with section(f"throughput: {args.concurrency} clients, {args.requests} requests in all"):
             ours_run = _summary("healthcare-assets /predict", _load(ours_url, ours_payloads, args.requests,
                                                                    args.concurrency))  # fmt: skip
-            fhir_url = f"http://127.0.0.1:{ours_port}/predict/fhir"
-            _load(fhir_url, bundles, min(5, len(bundles)), 1)
-            fhir_run = _summary("healthcare-assets /predict/fhir", _load(fhir_url, bundles, args.fhir_requests,
-                                                                        min(args.concurrency, 2)))  # fmt: skip
-            results = [ours_run, mlflow_run, fhir_run]
-            print_table(
-                ["endpoint", "requests", "errors", "p50 ms", "p99 ms", "req/s"],
-                [[r["endpoint"], r["requests"], r["errors"], r["p50_ms"], r["p99_ms"], r["throughput_rps"]]
-                 for r in results],
-            )  # fmt: skip
+            mlflow_run = _summary("mlflow models serve /invocations", _load(mlflow_url, mlflow_payloads, args.requests,
+                                                                           args.concurrency))  # fmt: skip
+            fhir_run = _summary("healthcare-assets /predict/fhir", _load(fhir_url, eligible, args.fhir_requests,
+                                                                        args.concurrency))  # fmt: skip
+            _table([ours_run, mlflow_run, fhir_run])
+        print(f"/predict/fhir: {len(eligible)} of {len(bundles)} Synthea patients with an inpatient encounter have "
+              "a stay the cohort admits")  # fmt: skip
+        results = {"latency": [ours_lat, mlflow_lat, fhir_lat], "throughput": [ours_run, mlflow_run, fhir_run],
+                   "fhir_bundles": len(eligible)}  # fmt: skip
     finally:
         for process in (ours, baseline):
             process.terminate()
@@ -254,9 +271,10 @@ def main() -> None:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     ratio = ours_run["throughput_rps"] / mlflow_run["throughput_rps"]
-    p99_ok = ours_run["p99_ms"] < 50.0
+    p99_ok = ours_lat["p99_ms"] < 50.0
     print(f"\nthroughput ratio ours/MLflow: {ratio:.2f}x (target >= 2.0x: {'met' if ratio >= 2 else 'NOT met'}); "
-          f"/predict p99 {ours_run['p99_ms']:.1f} ms (target < 50 ms: {'met' if p99_ok else 'NOT met'})")  # fmt: skip
+          f"/predict p99 one client {ours_lat['p99_ms']:.1f} ms (target < 50 ms: {'met' if p99_ok else 'NOT met'}), "
+          f"{args.concurrency} clients {ours_run['p99_ms']:.1f} ms")  # fmt: skip
     path = save(
         "serving",
         {

@@ -18,6 +18,7 @@ time, model version, SHA-256 of the feature vector, probability, band, alert, la
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -102,6 +103,44 @@ def verify_predictions(main: AuditLedger, predictions: AuditLedger) -> Predictio
     return PredictionVerify(chain, len(anchors), chain.records - last_anchor)
 
 
+class GroupSync:
+    """Group commit: every caller returns only after an ``fsync`` of ``path`` that started after its write, and
+    concurrent callers share one ``fsync`` (4 clients: about one per 4 predictions instead of one each)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._cond = threading.Condition()
+        self._written = 0
+        self._synced = 0
+        self._syncing = False
+
+    def wrote(self) -> int:
+        """A ticket for a write that has completed (call after the write)."""
+        with self._cond:
+            self._written += 1
+            return self._written
+
+    def wait(self, ticket: int) -> None:
+        with self._cond:
+            while self._synced < ticket:
+                if self._syncing:
+                    self._cond.wait()
+                    continue
+                self._syncing, target = True, self._written
+                self._cond.release()
+                try:
+                    fd = os.open(self.path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                finally:
+                    self._cond.acquire()
+                    self._syncing = False
+                    self._cond.notify_all()
+                self._synced = max(self._synced, target)
+
+
 class PredictionRecorder:
     """Appends one service's predictions and anchors them in the main ledger."""
 
@@ -113,6 +152,7 @@ class PredictionRecorder:
         self.session: str | None = None
         self._since_anchor = 0
         self._lock = threading.Lock()
+        self._sync = GroupSync(self.log.path)
 
     def start(self, details: Mapping[str, Any]) -> dict[str, Any]:
         record = self.main.append(
@@ -136,11 +176,15 @@ class PredictionRecorder:
                 inputs={"features_sha256": input_sha256},
                 details={**details, "session": self.session},
                 actor="serving",
-            )
+            ),
+            sync=False,
         )
+        self._sync.wait(self._sync.wrote())  # durable before the answer leaves
         with self._lock:
             self._since_anchor += 1
             due = self._since_anchor >= self.anchor_every
+            if due:
+                self._since_anchor = 0
         if due:
             self.anchor()
         return record
@@ -149,7 +193,6 @@ class PredictionRecorder:
         head = self.log.head()
         if head is None:
             return None
-        self._since_anchor = 0
         return self.main.append(
             AuditEvent(
                 action=ANCHOR_ACTION,
@@ -161,7 +204,10 @@ class PredictionRecorder:
         )
 
     def stop(self) -> None:
-        self.anchor()
+        with self._lock:
+            pending, self._since_anchor = self._since_anchor, 0
+        if pending:
+            self.anchor()
 
 
 def find_prediction(predictions: AuditLedger, prediction_id: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from healthcare_assets.modeling.tracking import CHALLENGER, CHAMPION, Tracker
 
 MODEL_NAME = "readmission_30d"
 DEFAULT_THRESHOLD = 0.5
+# Rows arrive as arrays in the fitted column order (checked at load); scikit-learn's per-call reminder that the
+# model was fitted on a DataFrame is noise here.
+warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
 
 
 class NoServableModel(CleanError, LookupError):
@@ -50,10 +54,11 @@ class ServedModel:
     tags: dict[str, str] = field(default_factory=dict)
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """P(readmission) for a 2-D float array in ``features`` order (NaN = missing)."""
-        import pandas as pd
+        """P(readmission) for a 2-D float array in ``features`` order (NaN = missing).
 
-        return self.estimator.predict_proba(pd.DataFrame(rows, columns=self.features))[:, 1]
+        A plain array, not a DataFrame: building a 283-column frame per request costs three times the prediction
+        (the columns are already in the fitted order; ``features`` is the signature's order, checked at load)."""
+        return self.estimator.predict_proba(rows)[:, 1]
 
     def band(self, probability: float) -> str:
         if probability >= self.threshold:
@@ -117,6 +122,9 @@ def load_served_model(
     if schema is None:
         raise NoServableModel(f"{name} version {version} has no input signature: it cannot be served safely")
     features = list(schema.input_names())
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and list(fitted) != features:
+        raise NoServableModel(f"{name} version {version}: the model's fitted feature order differs from its signature")
     report = _json_artifact(tracker, registered.run_id, REPORT_ARTIFACT)
     card = _json_artifact(tracker, registered.run_id, CARD_JSON)
     card_md = _text_artifact(tracker, registered.run_id, CARD_MD)
