@@ -12,9 +12,11 @@ unexpected failure answers 500 with the prediction id and logs only the exceptio
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the generated request model itself.
+import asyncio
 import hmac
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +50,8 @@ class ServiceConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     token: str | None = None
     anchor_every: int = 1000
+    # Bundles featurized at once (DuckDB work, CPU-bound): more only thrash the cores; the rest wait their turn.
+    fhir_concurrency: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,6 +138,7 @@ def create_app(
     record_model = feature_record_model(model.features)
     recorder = PredictionRecorder(config.audit_dir, {"run_id": model.run_id}, anchor_every=config.anchor_every)
     state: dict[str, Any] = {"session": None}
+    fhir_slots = asyncio.Semaphore(config.fhir_concurrency)
 
     def start() -> None:
         details = {
@@ -262,7 +267,8 @@ def create_app(
             resources = parse_bundle(body)
             from starlette.concurrency import run_in_threadpool
 
-            built = await run_in_threadpool(bundle_features, resources, model.features, index_encounter)
+            async with fhir_slots:
+                built = await run_in_threadpool(bundle_features, resources, model.features, index_encounter)
         except BundleError as exc:
             metrics.errors.labels("/predict/fhir", "bundle").inc()
             return JSONResponse({"detail": str(exc)}, status_code=422)

@@ -171,9 +171,9 @@ def _flatten(
         items = by_type.get(resource, [])
         used[resource] = len(items)
         accepted = f"_acc_{resource}"
-        con.execute("CREATE OR REPLACE TEMP TABLE _json (j JSON)")
-        if items:
-            con.executemany("INSERT INTO _json VALUES (?)", [[orjson.dumps(r).decode("utf-8")] for r in items])
+        # One statement per type (a list parameter), not a row insert per resource.
+        texts = [orjson.dumps(r).decode("utf-8") for r in items]
+        con.execute("CREATE OR REPLACE TEMP TABLE _json AS SELECT unnest(?::VARCHAR[])::JSON AS j", [texts])
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {q(accepted)} AS "
             f"SELECT unnest(json_transform(j, {sql_literal(_duck_schema(columns))})) FROM _json"
