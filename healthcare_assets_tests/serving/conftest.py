@@ -98,6 +98,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     )  # fmt: skip
     features = [c.name for c in feature_columns(FeatureSpec())]
     versions = [register_version(tracker, audit_dir, features, seed) for seed in (1, 2)]
+    # Version 2 gets a card and a validation report as the validation and registry assets log them (the
+    # serving side reads them: the card endpoint, the threshold at 90% specificity).
+    run_id = tracker.version(MODEL_NAME, versions[1]).run_id
+    tracker.log_json(run_id, "validation_report.json", {"sensitivity_at_90_specificity": {"threshold": 0.3125}})
+    tracker.log_json(run_id, "model_card.json", {"model": MODEL_NAME, "version": versions[1], "intended_use": "test"})
+    tracker.log_bytes(run_id, "model_card.md", b"# Model card: readmission_30d\n")
     tracker.set_alias(MODEL_NAME, CHAMPION, versions[0])
     tracker.set_alias(MODEL_NAME, CHALLENGER, versions[1])
     return Registry(root / "mlflow", audit_dir, tracker, features, versions)

@@ -259,3 +259,18 @@ def test_serve_command_runs_uvicorn_and_trace_prints_the_trail(registry: Registr
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "1 predictions, chain intact, 1 anchor(s)" in verified.stdout
+
+
+def test_model_card_and_report_threshold(registry: Registry, tmp_path: Path) -> None:
+    served = load_served_model(registry.tracker, registry.versions[1])
+    assert served.alias is None and served.threshold == 0.3125 and "90% specificity" in served.threshold_source
+    overridden = load_served_model(registry.tracker, registry.versions[1], threshold=0.2)
+    assert overridden.threshold == 0.2 and overridden.threshold_source.startswith("operator")
+    with TestClient(create_app(served, ServiceConfig(tmp_path / "audit"))) as client:
+        card = client.get("/model-card").json()
+        assert card["card"]["intended_use"] == "test" and card["served"]["version"] == registry.versions[1]
+        assert client.get("/model-card", params={"format": "markdown"}).text.startswith("# Model card")
+        answer = client.post("/predict", json=_record(registry)).json()
+        assert answer["threshold"] == 0.3125 and answer["alert"] == (answer["probability"] >= 0.3125)
+        expected_band = "high" if answer["alert"] else ("elevated" if answer["probability"] >= 0.15625 else "low")
+        assert answer["risk_band"] == expected_band
