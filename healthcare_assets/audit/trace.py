@@ -47,7 +47,9 @@ def trace_prediction(audit_dir: Path, prediction_id: str) -> Trace:
     model, version = session["details"]["registered_model"], str(session["details"]["version"])
     of_version = [r for r in records if _names(r, model, version)]
     training = next((r for r in reversed(of_version) if r["action"] == TRAIN_ACTION), None)
-    events = [r for r in of_version if r["action"] != TRAIN_ACTION and r["seq"] < session["seq"]]
+    events = [
+        r for r in of_version if r["action"] not in (TRAIN_ACTION, SERVE_ACTION) and r["seq"] < session["seq"]
+    ]
     batch_ids = (training or {}).get("details", {}).get("batch_ids") or []
     batches = {b: [r for r in records if r.get("partition") == b and r["action"] in BATCH_ACTIONS] for b in batch_ids}
     return Trace(prediction, session, training, events, batches)
@@ -69,7 +71,7 @@ def describe(trace: Trace) -> Iterable[str]:
     yield f"  features sha256 {p['inputs'].get('features_sha256')}"
     yield f"  prediction log seq {p['seq']} hash {p['hash'][:16]}"
     sd = s["details"]
-    yield f"model {sd['registered_model']} version {sd['version']} (served as {sd.get('alias') or 'version'})"
+    yield f"model {sd['registered_model']} version {sd['version']} (served as {sd.get('alias') or 'a pinned version'})"
     yield f"  serving session: audit seq {s['seq']} {s['time']} hash {s['hash'][:16]}"
     yield f"  MLflow model run {sd.get('mlflow_run_id')}"
     yield f"  threshold {sd.get('threshold')} ({sd.get('threshold_source')})"

@@ -155,7 +155,7 @@ def _threshold(report: dict[str, Any] | None, explicit: float | None) -> tuple[f
     value = point.get("threshold")
     if isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0:
         return float(value), "validation report: sensitivity at 90% specificity"
-    return DEFAULT_THRESHOLD, "default 0.5 (the version has no validation report threshold)"
+    return DEFAULT_THRESHOLD, "default: the version has no validation report threshold"
 
 
 def _json_artifact(tracker: Tracker, run_id: str, name: str) -> dict[str, Any] | None:

@@ -47,7 +47,16 @@ def load_models(tracker: Tracker, options: ServeOptions) -> tuple[ServedModel, S
 
 
 def serve(paths: Paths, options: ServeOptions, printer: Callable[[str], None] = print) -> int:
+    import logging
+
     import uvicorn
+
+    # The service's own lines (request, prediction id, score, latency; never a request body) beside uvicorn's.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    service_log = logging.getLogger("healthcare_assets.serving")
+    service_log.addHandler(handler)
+    service_log.setLevel(logging.INFO)
 
     from healthcare_assets.serving.app import ServiceConfig, create_app
 

@@ -249,6 +249,7 @@ def test_serve_command_runs_uvicorn_and_trace_prints_the_trail(registry: Registr
         server.terminate()
         output, _ = server.communicate(timeout=60)
     assert f"serving readmission_30d version {registry.versions[0]} (champion)" in output
+    assert f"prediction {prediction_id} /predict v{registry.versions[0]}" in output  # the service's own log line
     traced = subprocess.run(
         [sys.executable, "-m", "healthcare_assets.cli", "trace", prediction_id], env=env, capture_output=True, text=True
     )
