@@ -134,6 +134,9 @@ def bundle_features(
         con.execute("SET threads = 1")
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = true")
+        # An in-memory database spills to ./.tmp by default: outside the PHI zone. No spilling at all (a Bundle is
+        # bounded by the request size limit; a query that would need to spill fails instead).
+        con.execute("SET temp_directory = ''")
         used = _flatten(con, views, policy, by_type)
         _collect_keys(con, policy)
         # Random surrogates and shifts (the engine's own code) in a codebook that dies with the connection:
