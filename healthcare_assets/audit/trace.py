@@ -47,9 +47,7 @@ def trace_prediction(audit_dir: Path, prediction_id: str) -> Trace:
     model, version = session["details"]["registered_model"], str(session["details"]["version"])
     of_version = [r for r in records if _names(r, model, version)]
     training = next((r for r in reversed(of_version) if r["action"] == TRAIN_ACTION), None)
-    events = [
-        r for r in of_version if r["action"] not in (TRAIN_ACTION, SERVE_ACTION) and r["seq"] < session["seq"]
-    ]
+    events = [r for r in of_version if r["action"] not in (TRAIN_ACTION, SERVE_ACTION) and r["seq"] < session["seq"]]
     batch_ids = (training or {}).get("details", {}).get("batch_ids") or []
     batches = {b: [r for r in records if r.get("partition") == b and r["action"] in BATCH_ACTIONS] for b in batch_ids}
     return Trace(prediction, session, training, events, batches)
