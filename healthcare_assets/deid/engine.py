@@ -387,6 +387,28 @@ def _write_table(
     staging: Path,
     validation: Validation,
 ) -> tuple[StagedTable, dict[str, int]]:
+    query, counts = table_select(table, mapping, policy, batch_id, validation)
+    flat = q("_flat_" + table.view)
+    target = staging / f"{table.table}.parquet"
+    # Rows keep the order of the source files (insertion order is preserved); a sort would only cost time.
+    con.execute(f"COPY ({query}) TO {sql_literal(str(target))} (FORMAT parquet)")
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(target))})").fetchall()
+    rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchall()[0][0]
+    transformed = {}
+    if counts:
+        values = con.execute(
+            f"SELECT {', '.join(f'{v} AS {q(k)}' for k, v in counts.items())} FROM {flat} f"
+        ).fetchall()[0]
+        transformed = dict(zip(counts, (int(v) for v in values), strict=True))
+    return StagedTable(table.view, table.table, target, rows, [(c[0], c[1]) for c in described]), transformed
+
+
+def table_select(
+    table: TablePolicy, mapping: str, policy: Policy, batch_id: str, validation: Validation
+) -> tuple[str, dict[str, str]]:
+    """The SELECT that turns ``_flat_<view>`` into the de-identified table (needs ``mapping``, ``_timeline``,
+    ``_births`` and ``_data_end`` in the connection), and per transform the SQL counting its values. The batch
+    writer stages it as Parquet; the serving API runs it in memory on one patient's Bundle (serving/fhir.py)."""
     flat = q("_flat_" + table.view)
     patient = patient_column(table)
     selects = [f"{sql_literal(batch_id)} AS batch_id"]
@@ -428,19 +450,7 @@ def _write_table(
     if patient:
         joins.append(f"LEFT JOIN _timeline tl ON tl.patient = f.{q(patient)}")
         joins.append(f"LEFT JOIN _births b ON b.patient = f.{q(patient)}")
-    query = f"SELECT {', '.join(selects)} FROM {flat} f {' '.join(joins)}"
-    target = staging / f"{table.table}.parquet"
-    # Rows keep the order of the source files (insertion order is preserved); a sort would only cost time.
-    con.execute(f"COPY ({query}) TO {sql_literal(str(target))} (FORMAT parquet)")
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(target))})").fetchall()
-    rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchall()[0][0]
-    transformed = {}
-    if counts:
-        values = con.execute(
-            f"SELECT {', '.join(f'{v} AS {q(k)}' for k, v in counts.items())} FROM {flat} f"
-        ).fetchall()[0]
-        transformed = dict(zip(counts, (int(v) for v in values), strict=True))
-    return StagedTable(table.view, table.table, target, rows, [(c[0], c[1]) for c in described]), transformed
+    return f"SELECT {', '.join(selects)} FROM {flat} f {' '.join(joins)}", counts
 
 
 def _transform(rule: ColumnRule, source: str, index: int, shifted: bool) -> list[str]:
