@@ -60,6 +60,9 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
         FROM m"""
     )
     inpatient = f"class_code IN {_in(E.INPATIENT_CLASSES)}"
+    # Admitted via the ED: the stay's first encounter is an emergency one (an ED and a ward encounter starting
+    # the same minute count as via the ED, so the answer never depends on row order).
+    emergency = _in(E.EMERGENCY_CLASSES)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_stays AS
         SELECT patient_id, stay_no,
@@ -74,7 +77,7 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
                arg_max(batch_id, [coalesce(e, 'infinity'::DOUBLE), ({inpatient})::DOUBLE, s]) AS last_batch_id,
                arg_max(followup_complete, [coalesce(e, 'infinity'::DOUBLE), ({inpatient})::DOUBLE, s])
                    AS followup_complete,
-               coalesce(arg_min(class_code, [s, 0.0]) IN {_in(E.EMERGENCY_CLASSES)}, false)
+               coalesce(arg_min(class_code IN {emergency}, [s, (class_code NOT IN {emergency})::DOUBLE]), false)
                    OR coalesce(bool_or({inpatient} AND admit_source_code IN {_in(E.ED_ADMIT_SOURCES)}), false)
                    AS via_ed,
                coalesce(bool_or(type_code IN {_in(E.EMERGENCY_ADMISSION_TYPES)}), false) AS emergency_type,

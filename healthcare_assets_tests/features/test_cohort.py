@@ -25,6 +25,15 @@ def test_ed_icu_ward_chain_and_next_day_transfer_are_one_stay() -> None:
     assert (matrix["label_status"], matrix["label"]) == ("observed", 0)
 
 
+def test_an_ed_and_a_ward_encounter_starting_the_same_minute_count_as_via_the_ed_in_either_order() -> None:
+    for order in (("IMP", "EMER"), ("EMER", "IMP")):
+        w = World()
+        w.patient("p")
+        ids = {cls: w.encounter("p", cls, 1000, 1004 if cls == "EMER" else 1100) for cls in order}
+        matrix = rows(build(w), "_fx_matrix")[ids["IMP"]]
+        assert matrix["admitted_via_ed"] == 1, order
+
+
 def test_readmission_within_the_horizon_is_the_label() -> None:
     w = World()
     w.patient("p")

@@ -18,11 +18,6 @@ from healthcare_assets.features.spec import FeatureSpec
 from healthcare_assets.serving.fhir import bundle_features, parse_bundle
 
 pytestmark = pytest.mark.slow
-# Features whose value the feature SQL leaves to row order when two encounters of a stay start at the same minute
-# (features/cohort.py: ``arg_min(class_code, [s, 0.0])`` has no tie-breaker; the Synthea sample has 4 such
-# same-start EMER/other pairs), so two runs of the PIPELINE can differ too. Not serving skew; remove the name here
-# when the cohort SQL breaks the tie.
-ROW_ORDER_DEPENDENT = {"admitted_via_ed"}
 
 
 def test_bundle_features_equal_the_pipeline_features(data_home: Paths, synthea_dir: Path, synthea_bundles) -> None:
@@ -65,10 +60,10 @@ def test_bundle_features_equal_the_pipeline_features(data_home: Paths, synthea_d
             latest = max(rows, key=lambda r: r[2])
             chosen = bundle_features(resources, names)
             assert chosen.chosen_by == "latest finished inpatient stay"
-            assert {n: chosen.values[n] for n in names if n not in ROW_ORDER_DEPENDENT} == {
-                n: (None if v is None else float(v))
-                for n, v in zip(names, latest[3:], strict=True)
-                if n not in ROW_ORDER_DEPENDENT
+            assert chosen.values == {
+                n: (None if v is None else float(v)) for n, v in zip(names, latest[3:], strict=True)
             }
     assert compared >= 40, compared  # the sample holds about 50 index stays of 17 patients
-    assert set(mismatches) <= ROW_ORDER_DEPENDENT, sorted(set(mismatches) - ROW_ORDER_DEPENDENT)
+    # admitted_via_ed once depended on row order (an ED and an inpatient encounter starting the same minute; the
+    # Synthea sample has 4): the cohort now breaks that tie towards the ED encounter.
+    assert not mismatches, sorted(set(mismatches))
