@@ -246,6 +246,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     monitor.set_defaults(handler=_cmd_monitor)
 
+    serve = commands.add_parser(
+        "serve",
+        help="serve the registered model over HTTP (/predict, /predict/fhir, /health, /ready, /model-card, /metrics)",
+        formatter_class=_HelpFormatter,
+    )
+    serve.add_argument("--model", default="champion", help="champion, challenger or a registered version number")
+    serve.add_argument(
+        "--shadow",
+        default="auto",
+        help="model scored alongside, logged and audited but never returned: challenger, a version, none, or auto "
+        "(the challenger when it differs from the served version)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port")
+    serve.add_argument("--threshold", type=float, help="alert threshold (default: the validation report's)")
+    serve.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024, help="largest request body accepted")
+    serve.add_argument(
+        "--token-env",
+        default="HEALTHCARE_ASSETS_SERVE_TOKEN",
+        help="environment variable holding a bearer token; when set, requests other than /health, /ready and "
+        "/metrics must carry it",
+    )
+    serve.set_defaults(handler=_cmd_serve)
+
+    trace = commands.add_parser(
+        "trace",
+        help="print a prediction's audit trail: model version, training run, data hashes, export batches",
+        formatter_class=_HelpFormatter,
+    )
+    trace.add_argument("prediction_id", help="the prediction_id a /predict answer returned")
+    trace.set_defaults(handler=_cmd_trace)
+
     ui = commands.add_parser(
         "ui", help="open the Dagster UI on 127.0.0.1 with the same instance as `run`", formatter_class=_HelpFormatter
     )
@@ -561,11 +593,49 @@ def _print_where(paths: Paths, dagster_home: Path, batch_id: str, summary: dict 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from healthcare_assets.audit import AuditLedger, verify_ledger
+    from healthcare_assets.audit.predictions import prediction_ledger, verify_predictions
 
     ledger = AuditLedger(Paths.from_env().audit)
     result = verify_ledger(ledger)
     print(f"{ledger.path}: {result.describe()}")
-    return 0 if result.ok else 1
+    if not result.ok:
+        return 1
+    predictions = prediction_ledger(Paths.from_env().audit)
+    if not predictions.path.exists():
+        return 0
+    checked = verify_predictions(ledger, predictions)
+    print(f"{predictions.path}: {checked.describe()}")
+    return 0 if checked.ok else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    from healthcare_assets.serving.server import ServeOptions, serve
+
+    paths = Paths.from_env()
+    options = ServeOptions(
+        model=args.model,
+        shadow=args.shadow,
+        host=args.host,
+        port=args.port,
+        threshold=args.threshold,
+        max_body_bytes=args.max_body_bytes,
+        token=os.environ.get(args.token_env) or None,
+    )
+    return serve(paths, options, printer=lambda line: print(line, flush=True))
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from healthcare_assets.audit.trace import TraceError, describe, trace_prediction
+
+    try:
+        trace = trace_prediction(Paths.from_env().audit, args.prediction_id)
+    except TraceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in describe(trace):
+        print(line)
+    return 0
 
 
 def _cmd_audit_show(args: argparse.Namespace) -> int:

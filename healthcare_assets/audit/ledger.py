@@ -83,8 +83,11 @@ class AuditLedger:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def append(self, event: AuditEvent) -> dict[str, Any]:
-        """Append one record and return it (with ``seq`` and ``hash``)."""
+    def append(self, event: AuditEvent, sync: bool = True) -> dict[str, Any]:
+        """Append one record and return it (with ``seq`` and ``hash``).
+
+        ``sync=False`` leaves the ``fsync`` to the caller (the prediction log's group commit: several requests'
+        records made durable by one ``fsync`` before any of them is answered); the record is written either way."""
         with self._locked():
             seq, prev_hash = self._tail()
             record: dict[str, Any] = {
@@ -110,7 +113,8 @@ class AuditLedger:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
                 os.write(fd, line)
-                os.fsync(fd)
+                if sync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             self._write_head(record["seq"], record["hash"])

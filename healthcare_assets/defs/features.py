@@ -48,6 +48,7 @@ from healthcare_assets.features import (
 from healthcare_assets.features.cohort import cohort_rows_sql
 from healthcare_assets.features.measurements import BY_KEY as MEASUREMENTS
 from healthcare_assets.features.publish import publish_partition
+from healthcare_assets.warehouse.duckdb_store import quiet
 
 GROUP = "features"
 DEIDENTIFIED = [
@@ -64,7 +65,7 @@ class FeatureSettings(ConfigurableResource):
 
     merge_gap_hours: float = Field(default=24.0, description="Encounters starting within this many hours of the "
                                    "latest end merge into one stay ('same or next day').")  # fmt: skip
-    horizon_days: float = Field(default=30.0, description="Readmission horizon after discharge, days.")
+    horizon_days: float = Field(default=30.0, description="Readmission horizon after discharge, days (1-30).")
     min_age_years: int = Field(default=18, description="Index stays of younger patients are excluded.")
     lookback_days: list[int] = Field(
         default=[365], description="Windows for labs and vitals besides the index stay itself, days before discharge."
@@ -105,7 +106,7 @@ def working_connection(home: DataHome, name: str, threads: int = 2, memory_limit
     staging = home.paths().home / STAGING_DIR / name
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    con = duckdb.connect(":memory:")
+    con = quiet(duckdb.connect(":memory:"))
     try:
         con.execute(f"SET threads = {int(threads)}")
         con.execute(f"SET memory_limit = '{memory_limit}'")

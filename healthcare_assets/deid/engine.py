@@ -26,7 +26,7 @@ from healthcare_assets.deid import tombstones
 from healthcare_assets.deid.geography import zip3_sql
 from healthcare_assets.deid.ground_truth import GROUND_TRUTH_TABLE, stage_ground_truth
 from healthcare_assets.deid.inventory import Inventory, build_inventory
-from healthcare_assets.deid.policy import AGE_AT, DATA_END, ColumnRule, Policy, TablePolicy
+from healthcare_assets.deid.policy import AGE_AT, FOLLOWUP, FOLLOWUP_DAYS, ColumnRule, Policy, TablePolicy
 from healthcare_assets.deid.pseudonyms import Codebook, Pseudonymizer
 from healthcare_assets.deid.scan import ScanResult, ScanRules, scan_tables
 from healthcare_assets.deid.timeline import age_years_sql, ensure_timeline, fhir_time_sql, offset_hours_sql
@@ -35,8 +35,8 @@ from healthcare_assets.errors import CleanError
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, readable_files
 from healthcare_assets.fhir.views import TableSource, ViewDefinition, compile_view, load_view, plan_view
+from healthcare_assets.warehouse.duckdb_store import quiet, sql_literal, sql_name
 from healthcare_assets.warehouse.duckdb_store import quote_ident as q
-from healthcare_assets.warehouse.duckdb_store import sql_literal, sql_name
 
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 
@@ -95,7 +95,7 @@ def deidentify_batch(
     batch_id = batch.manifest["batch_id"]
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True, mode=0o700)
-    con = duckdb.connect(":memory:")
+    con = quiet(duckdb.connect(":memory:"))
     timings: dict[str, float] = {}
     try:
         con.execute(f"SET threads = {int(threads)}")
@@ -387,6 +387,28 @@ def _write_table(
     staging: Path,
     validation: Validation,
 ) -> tuple[StagedTable, dict[str, int]]:
+    query, counts = table_select(table, mapping, policy, batch_id, validation)
+    flat = q("_flat_" + table.view)
+    target = staging / f"{table.table}.parquet"
+    # Rows keep the order of the source files (insertion order is preserved); a sort would only cost time.
+    con.execute(f"COPY ({query}) TO {sql_literal(str(target))} (FORMAT parquet)")
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(target))})").fetchall()
+    rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchall()[0][0]
+    transformed = {}
+    if counts:
+        values = con.execute(
+            f"SELECT {', '.join(f'{v} AS {q(k)}' for k, v in counts.items())} FROM {flat} f"
+        ).fetchall()[0]
+        transformed = dict(zip(counts, (int(v) for v in values), strict=True))
+    return StagedTable(table.view, table.table, target, rows, [(c[0], c[1]) for c in described]), transformed
+
+
+def table_select(
+    table: TablePolicy, mapping: str, policy: Policy, batch_id: str, validation: Validation
+) -> tuple[str, dict[str, str]]:
+    """The SELECT that turns ``_flat_<view>`` into the de-identified table (needs ``mapping``, ``_timeline``,
+    ``_births`` and ``_data_end`` in the connection), and per transform the SQL counting its values. The batch
+    writer stages it as Parquet; the serving API runs it in memory on one patient's Bundle (serving/fhir.py)."""
     flat = q("_flat_" + table.view)
     patient = patient_column(table)
     selects = [f"{sql_literal(batch_id)} AS batch_id"]
@@ -417,25 +439,18 @@ def _write_table(
     if table.view in AGE_AT:
         event, name = AGE_AT[table.view]
         selects.append(f"{age_years_sql(fhir_time_sql('f.' + q(event)), 'b.birth')} AS {q(name)}")
-    if table.view in DATA_END:
-        selects.append(f"{offset_hours_sql('(SELECT t FROM _data_end)', 'tl.anchor')} AS {q(DATA_END[table.view])}")
+    if table.view in FOLLOWUP:
+        event, name = FOLLOWUP[table.view]
+        end = fhir_time_sql("f." + q(event))
+        selects.append(
+            f"CASE WHEN {end} IS NULL THEN NULL "
+            f"ELSE {end} + INTERVAL {FOLLOWUP_DAYS} DAY <= (SELECT t FROM _data_end) END AS {q(name)}"
+        )
     selects.append(f"{sql_literal(policy.version)} AS deid_policy")
     if patient:
         joins.append(f"LEFT JOIN _timeline tl ON tl.patient = f.{q(patient)}")
         joins.append(f"LEFT JOIN _births b ON b.patient = f.{q(patient)}")
-    query = f"SELECT {', '.join(selects)} FROM {flat} f {' '.join(joins)}"
-    target = staging / f"{table.table}.parquet"
-    # Rows keep the order of the source files (insertion order is preserved); a sort would only cost time.
-    con.execute(f"COPY ({query}) TO {sql_literal(str(target))} (FORMAT parquet)")
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(target))})").fetchall()
-    rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchall()[0][0]
-    transformed = {}
-    if counts:
-        values = con.execute(
-            f"SELECT {', '.join(f'{v} AS {q(k)}' for k, v in counts.items())} FROM {flat} f"
-        ).fetchall()[0]
-        transformed = dict(zip(counts, (int(v) for v in values), strict=True))
-    return StagedTable(table.view, table.table, target, rows, [(c[0], c[1]) for c in described]), transformed
+    return f"SELECT {', '.join(selects)} FROM {flat} f {' '.join(joins)}", counts
 
 
 def _transform(rule: ColumnRule, source: str, index: int, shifted: bool) -> list[str]:

@@ -17,17 +17,21 @@ from healthcare_assets.deid.geography import RESTRICTED_ZIP3
 from healthcare_assets.fhir.views import ViewDefinition, plan_view
 
 # Bump when any transform's behaviour changes; the full version also hashes the views and the ZIP3 list.
-POLICY_REVISION = 2  # 2: coded values validated against their domains (domains.py)
+POLICY_REVISION = 3  # 2: coded values validated against their domains (domains.py); 3: follow-up flag, no data end
 AGE_CAP = 90  # Safe Harbor: ages over 89 are aggregated into "90 or older"
 # The event an encounter's age is computed at (ages are derived in the PHI zone from the full birth date).
 AGE_AT = {"encounter": ("period_start", "age_years")}
-# Where each patient's data ends, in hours since their anchor: the follow-up limit of outcome labels (a stay
-# discharged less than 30 days before it has a pending label, never a negative one). Derived inside the PHI zone.
-DATA_END = {"patient": "data_end_offset_h"}
-DATA_END_STATEMENT = (
-    "hours from the patient's anchor to the end of the batch's data (the Bulk transactionTime, the synthetic "
-    "simulation end, else the batch's latest event time but not after landing), computed inside the PHI zone; "
-    "an interval like the other offsets, no date leaves the PHI zone"
+# Whether the batch's data reaches FOLLOWUP_DAYS past an encounter's end: the follow-up limit of outcome labels (a
+# stay discharged less than that before the data ends has a pending label, never a negative one). Derived inside
+# the PHI zone and published as a flag only: an interval to the data's end (hours or days) would give away each
+# patient's anchor, since the end of the data is about when the batch was exported (its id says when), and with
+# the anchor every offset becomes a date again.
+FOLLOWUP_DAYS = 30
+FOLLOWUP = {"encounter": ("period_end", f"followup_complete_{FOLLOWUP_DAYS}d")}
+FOLLOWUP_STATEMENT = (
+    f"true when the batch's data (the Bulk transactionTime, the synthetic simulation end, else the batch's latest "
+    f"event time but not after landing) reaches {FOLLOWUP_DAYS} days past the encounter's end; computed inside the "
+    "PHI zone; a flag, not an interval, so the end of the data (about the export's date) cannot pin the anchor"
 )
 
 
@@ -80,9 +84,11 @@ class TablePolicy:
             columns.append(
                 OutputColumn(name, "INTEGER", f"Age in whole years at {AGE_AT[self.view][0]}, capped at {AGE_CAP}.")
             )
-        if self.view in DATA_END:
+        if self.view in FOLLOWUP:
             columns.append(
-                OutputColumn(DATA_END[self.view], "DOUBLE", "End of the batch's data (hours since the anchor).")
+                OutputColumn(
+                    FOLLOWUP[self.view][1], "BOOLEAN", f"The batch's data reaches {FOLLOWUP_DAYS} days past the end."
+                )
             )
         columns.append(OutputColumn("deid_policy", "VARCHAR", "Version of the de-identification policy applied."))
         return columns
@@ -123,8 +129,8 @@ class Policy:
                     f"| {name} | derived | age in whole years at {event}, computed from the full birth date"
                     f' inside the PHI zone, capped at {AGE_CAP} ("90 or older") |'
                 )
-            if table.view in DATA_END:
-                lines.append(f"| {DATA_END[table.view]} | derived | {DATA_END_STATEMENT} |")
+            if table.view in FOLLOWUP:
+                lines.append(f"| {FOLLOWUP[table.view][1]} | derived | {FOLLOWUP_STATEMENT} |")
         return "\n".join(lines) + "\n"
 
 
@@ -237,7 +243,7 @@ def build_policy(views: dict[str, ViewDefinition], profile: Profile | str = Prof
                 if r.domain
             ],
             "paths": {name: [c.path for c in view.columns] for name, view in sorted(views.items())},
-            "derived": {"age_at": AGE_AT, "data_end": DATA_END},
+            "derived": {"age_at": AGE_AT, "followup": FOLLOWUP},
         }
     )
     return Policy(profile, tuple(tables), f"{profile.value}-r{POLICY_REVISION}-{fingerprint[:12]}")

@@ -29,6 +29,7 @@ from healthcare_assets.deid.scan import load_terms, match_values
 from healthcare_assets.fhir.landing import LandedBatch
 from healthcare_assets.fhir.profile import ProfileResult
 from healthcare_assets.fhir.views.fhir_model import r4_model
+from healthcare_assets.warehouse.duckdb_store import quiet
 
 # Keys every resource may carry besides its elements.
 _BASE_KEYS = frozenset({"resourceType", "id", "meta", "implicitRules", "language", "text", "contained", "extension",
@@ -164,7 +165,7 @@ def check(published: PublishedProfile, batch: LandedBatch, threads: int = 2) -> 
     work = batch.batch_dir / WORK_DIR
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
-    con = duckdb.connect(":memory:")
+    con = quiet(duckdb.connect(":memory:"))
     try:
         con.execute(f"SET threads = {int(threads)}")
         con.execute("SET temp_directory = ?", [str(work / "spill")])

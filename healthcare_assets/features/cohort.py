@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from healthcare_assets.features import encounter_codes as E
+from healthcare_assets.features.current import FOLLOWUP_COLUMN
 from healthcare_assets.features.spec import CohortSpec
 from healthcare_assets.warehouse.duckdb_store import sql_literal
 
@@ -42,7 +43,7 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
         f"""CREATE OR REPLACE TEMP TABLE _fx_stay_enc AS
         WITH e AS (
             SELECT encounter_id, patient_id, class_code, type_code, admit_source_code, discharge_disposition_code,
-                   age_years, batch_id, period_start_offset_h AS s,
+                   age_years, batch_id, {FOLLOWUP_COLUMN} AS followup_complete, period_start_offset_h AS s,
                    CASE WHEN period_end_offset_h IS NULL OR status IN {_in(E.OPEN_STATUSES)} THEN NULL
                         ELSE greatest(period_end_offset_h, period_start_offset_h) END AS e
             FROM _fx_src_encounter
@@ -59,6 +60,9 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
         FROM m"""
     )
     inpatient = f"class_code IN {_in(E.INPATIENT_CLASSES)}"
+    # Admitted via the ED: the stay's first encounter is an emergency one (an ED and a ward encounter starting
+    # the same minute count as via the ED, so the answer never depends on row order).
+    emergency = _in(E.EMERGENCY_CLASSES)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_stays AS
         SELECT patient_id, stay_no,
@@ -71,7 +75,9 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
                arg_max(discharge_disposition_code, [coalesce(e, 'infinity'::DOUBLE), ({inpatient})::DOUBLE, s])
                    AS disposition_code,
                arg_max(batch_id, [coalesce(e, 'infinity'::DOUBLE), ({inpatient})::DOUBLE, s]) AS last_batch_id,
-               coalesce(arg_min(class_code, [s, 0.0]) IN {_in(E.EMERGENCY_CLASSES)}, false)
+               arg_max(followup_complete, [coalesce(e, 'infinity'::DOUBLE), ({inpatient})::DOUBLE, s])
+                   AS followup_complete,
+               coalesce(arg_min(class_code IN {emergency}, [s, (class_code NOT IN {emergency})::DOUBLE]), false)
                    OR coalesce(bool_or({inpatient} AND admit_source_code IN {_in(E.ED_ADMIT_SOURCES)}), false)
                    AS via_ed,
                coalesce(bool_or(type_code IN {_in(E.EMERGENCY_ADMISSION_TYPES)}), false) AS emergency_type,
@@ -96,8 +102,7 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
                    coalesce(fb.first_batch_id, ip.last_batch_id) AS batch_id,
                    coalesce(d.category, CASE WHEN ip.disposition_code IS NULL THEN 'unknown' ELSE 'other' END)
                        AS disposition_category,
-                   p.deceased_datetime_offset_h AS death_h, coalesce(p.deceased, false) AS deceased,
-                   p.data_end_offset_h AS followup_end_h, p.gender
+                   p.deceased_datetime_offset_h AS death_h, coalesce(p.deceased, false) AS deceased, p.gender
             FROM ip
             LEFT JOIN _fx_first_batch fb ON fb.encounter_id = ip.last_encounter_id
             LEFT JOIN _fx_disposition d ON d.code = ip.disposition_code
@@ -115,17 +120,17 @@ def build_cohort(con: duckdb.DuckDBPyConnection, spec: CohortSpec) -> None:
                     WHEN gap_h <= {horizon} THEN 'observed'
                     WHEN (death_h IS NOT NULL AND death_h <= discharge_h + {horizon}) OR (deceased AND death_h IS NULL)
                         THEN 'censored'
-                    WHEN followup_end_h >= discharge_h + {horizon} THEN 'observed'
+                    WHEN coalesce(followup_complete, false) THEN 'observed'
                     ELSE 'pending' END AS label_status,
                CASE WHEN open THEN NULL
                     WHEN gap_h <= {horizon} THEN 1
                     WHEN (death_h IS NOT NULL AND death_h <= discharge_h + {horizon}) OR (deceased AND death_h IS NULL)
                         THEN NULL
-                    WHEN followup_end_h >= discharge_h + {horizon} THEN 0
+                    WHEN coalesce(followup_complete, false) THEN 0
                     ELSE NULL END::INTEGER AS label,
                CASE WHEN gap_h <= {horizon} THEN round(gap_h / 24.0, 4) END AS days_to_readmission,
                coalesce(death_h > discharge_h AND death_h <= discharge_h + {horizon}, false) AS death_within_horizon,
-               followup_end_h
+               coalesce(followup_complete, false) AS followup_complete
         FROM x"""
     )
 
@@ -190,6 +195,6 @@ def cohort_rows_sql(spec_version: str, batch_id: str | None = None) -> str:
                    age_at_admission,
                    CASE WHEN gender IN ('female', 'male', 'other') THEN gender ELSE 'unknown' END AS sex,
                    included, exclusion, label_status, label, days_to_readmission, death_within_horizon,
-                   followup_end_h AS followup_end_offset_h, {sql_literal(spec_version)} AS feature_spec
+                   followup_complete, {sql_literal(spec_version)} AS feature_spec
                FROM _fx_cohort c JOIN _fx_pid px ON px.pid = c.patient_id {where}
                ORDER BY px.patient_id, admission_h, stay_id"""

@@ -18,11 +18,13 @@ from collections.abc import Sequence
 
 import duckdb
 
+from healthcare_assets.deid.policy import FOLLOWUP
 from healthcare_assets.features import measurements
 from healthcare_assets.features.encounter_codes import INPATIENT_CLASSES
 from healthcare_assets.warehouse.duckdb_store import quote_ident, sql_literal
 
 ORDER_TABLE = "_fx_batch_order"
+FOLLOWUP_COLUMN = FOLLOWUP["encounter"][1]  # de-identification's follow-up flag (the label's limit)
 
 # table -> (key column, {column: DuckDB type}) : what the features read from each deidentified_<table>.
 SOURCES: dict[str, tuple[str, dict[str, str]]] = {
@@ -30,7 +32,7 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
         "patient_id",
         {
             "patient_id": "VARCHAR", "gender": "VARCHAR", "deceased": "BOOLEAN",
-            "deceased_datetime_offset_h": "DOUBLE", "data_end_offset_h": "DOUBLE",
+            "deceased_datetime_offset_h": "DOUBLE",
         },
     ),
     "encounter": (
@@ -39,6 +41,7 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
             "encounter_id": "VARCHAR", "patient_id": "VARCHAR", "status": "VARCHAR", "class_code": "VARCHAR",
             "type_code": "VARCHAR", "period_start_offset_h": "DOUBLE", "period_end_offset_h": "DOUBLE",
             "admit_source_code": "VARCHAR", "discharge_disposition_code": "VARCHAR", "age_years": "INTEGER",
+            FOLLOWUP_COLUMN: "BOOLEAN",
         },
     ),
     "condition": (

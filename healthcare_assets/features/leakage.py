@@ -17,9 +17,10 @@ import duckdb
 import polars as pl
 
 from healthcare_assets.features.build import build_features
+from healthcare_assets.features.current import FOLLOWUP_COLUMN
 from healthcare_assets.features.dictionary import matrix_columns
 from healthcare_assets.features.spec import FeatureSpec
-from healthcare_assets.warehouse.duckdb_store import sql_literal
+from healthcare_assets.warehouse.duckdb_store import quiet, sql_literal
 
 TRUNCATED_BATCH = "leakage-check"
 MAX_FAILURES_SHOWN = 50
@@ -62,8 +63,7 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
         "patient": f"""SELECT {pid}, p.gender,
                    coalesce(p.deceased_datetime_offset_h <= k.index_h, false) AS deceased,
                    CASE WHEN p.deceased_datetime_offset_h <= k.index_h THEN p.deceased_datetime_offset_h END
-                       AS deceased_datetime_offset_h,
-                   k.index_h AS data_end_offset_h, {batch}
+                       AS deceased_datetime_offset_h, {batch}
             {join} _fx_src_patient p ON p.patient_id = k.pid""",
         "encounter": f"""SELECT {key("encounter_id", "e")} AS encounter_id, {pid},
                    CASE WHEN e.period_end_offset_h > k.index_h THEN 'in-progress' ELSE e.status END AS status,
@@ -72,7 +72,7 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
                    e.admit_source_code,
                    CASE WHEN e.period_end_offset_h <= k.index_h THEN e.discharge_disposition_code END
                        AS discharge_disposition_code,
-                   e.age_years, {batch}
+                   e.age_years, false AS {FOLLOWUP_COLUMN}, {batch}
             {join} _fx_src_encounter e ON e.patient_id = k.pid AND e.period_start_offset_h <= k.index_h""",
         "condition": f"""SELECT {key("condition_id", "c")} AS condition_id, {pid},
                    {key("encounter_id", "c")} AS encounter_id, c.snomed_code, c.icd10cm_code, c.verification_status,
@@ -122,7 +122,7 @@ def check_leakage(
     expected = con.sql(
         f"SELECT stay_id, {', '.join(compared)} FROM _fx_matrix WHERE stay_id IN (SELECT stay_id FROM _lk_sample)"
     ).pl()
-    cut = duckdb.connect(":memory:")
+    cut = quiet(duckdb.connect(":memory:"))
     try:
         cut.execute("SET threads = 2")
         for table, sql in _cut_tables(con, "_lk_sample").items():

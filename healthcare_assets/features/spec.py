@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from healthcare_assets.audit.canonical import sha256_json
+from healthcare_assets.deid.policy import FOLLOWUP_DAYS
 from healthcare_assets.features import comorbidities, encounter_codes, measurements, medication_codes
 
 HOURS_PER_DAY = 24.0
@@ -34,8 +35,13 @@ class CohortSpec:
     def __post_init__(self) -> None:
         if not 0.0 <= self.merge_gap_hours <= 72.0:
             raise SpecError(f"merge_gap_hours must be in [0, 72], got {self.merge_gap_hours}")
-        if not 1.0 <= self.horizon_days <= 365.0:
-            raise SpecError(f"horizon_days must be in [1, 365], got {self.horizon_days}")
+        if not 1.0 <= self.horizon_days <= FOLLOWUP_DAYS:
+            # De-identification publishes follow-up only as "complete to FOLLOWUP_DAYS" (no interval to the end
+            # of the data: that would reveal the anchor), so a longer horizon cannot tell negatives from pending.
+            raise SpecError(
+                f"horizon_days must be in [1, {FOLLOWUP_DAYS}] (the de-identified follow-up flag's reach), "
+                f"got {self.horizon_days}"
+            )
         if not 0 <= self.min_age_years <= 90:
             raise SpecError(f"min_age_years must be in [0, 90], got {self.min_age_years}")
         unknown = set(self.exclude_dispositions) - set(encounter_codes.DISPOSITION_CATEGORY.values())
@@ -68,8 +74,9 @@ class CohortSpec:
                 f"4. **Label** = 1 when the patient's next inpatient stay is admitted (its first encounter starts) "
                 f"within {self.horizon_days:g} days after the index discharge (stays merged as in 1, so this is "
                 "day 1 to 30); a readmission counts whatever its own exclusions.",
-                "5. **Label status.** `observed` when readmitted, or when the data (the batch's end, "
-                "`data_end_offset_h`) reaches discharge + horizon without readmission or death (label 0). "
+                "5. **Label status.** `observed` when readmitted, or when the batch's data reaches "
+                f"{FOLLOWUP_DAYS} days past the discharge (`followup_complete_{FOLLOWUP_DAYS}d`, a flag "
+                "de-identification derives inside the PHI zone) without readmission or death (label 0). "
                 "`censored` when the patient died within the horizon before any readmission, or is recorded "
                 "deceased without a time (a competing event, never a silent negative). Otherwise `pending`: "
                 "follow-up not yet complete, never a negative. Only observed labels are trained on.",

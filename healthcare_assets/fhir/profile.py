@@ -46,7 +46,7 @@ from healthcare_assets.fhir.screen import (
     validate_max_line_bytes,
     write_readable_copy,
 )
-from healthcare_assets.warehouse.duckdb_store import sql_literal
+from healthcare_assets.warehouse.duckdb_store import quiet, sql_literal
 
 QUARANTINE_DIR = "quarantine"
 # Lines downstream readers must skip: quarantined ones and superseded copies of a repeated id. Each is named by
@@ -225,7 +225,7 @@ def profile_batch(
         folder.mkdir(mode=0o700)
         os.chmod(folder, 0o700)
     # In memory, spilling to the PHI zone only when the batch does not fit.
-    con = duckdb.connect(":memory:")
+    con = quiet(duckdb.connect(":memory:"))
     try:
         con.execute(f"SET threads = {int(threads)}")
         con.execute("SET temp_directory = ?", [str(work / "spill")])

@@ -3,7 +3,10 @@
 * ``logistic_regression``: median imputation with missing-value indicators, standardization, and an L2
   logistic regression with balanced class weights.
 * ``gradient_boosting``: scikit-learn's histogram gradient boosting, which handles missing values natively
-  (each split learns which side missing values go to); early stopping on an internal validation share.
+  (each split learns which side missing values go to); early stopping on an internal validation share. Columns
+  without two distinct values in the training rows are dropped first (``VarianceThreshold``): scikit-learn 1.9
+  cannot bin a column with no value at all (a stay trend of a lab measured once per stay), and a constant
+  column offers no split anyway.
 
 The fitted model is either one wrapped in a sigmoid (Platt) recalibration learned on OUT-OF-FOLD predictions of
 the same patient-grouped folds (``CalibratedClassifierCV(cv=folds, ensemble=False)``: one base model fitted on
@@ -26,6 +29,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -71,7 +75,7 @@ def build(name: str, params: Hyperparameters, seed: int) -> BaseEstimator:
             ]
         )
     if name == BOOSTING:
-        return HistGradientBoostingClassifier(
+        boosting = HistGradientBoostingClassifier(
             learning_rate=params.gb_learning_rate,
             max_iter=params.gb_max_iter,
             max_leaf_nodes=params.gb_max_leaf_nodes,
@@ -82,6 +86,7 @@ def build(name: str, params: Hyperparameters, seed: int) -> BaseEstimator:
             n_iter_no_change=params.gb_n_iter_no_change,
             random_state=seed,
         )
+        return Pipeline([("drop_empty", VarianceThreshold()), ("model", boosting)])
     raise ValueError(f"unknown candidate {name!r}; expected one of {', '.join(CANDIDATES)}")
 
 

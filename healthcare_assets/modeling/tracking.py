@@ -30,6 +30,8 @@ REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
 ARTIFACTS_DIR = "artifacts"
 CHALLENGER = "challenger"
 CHAMPION = "champion"
+# MLflow draws a tqdm bar per artifact download on stderr: noise in run output and Dagster's compute logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def default_tracking_uri(mlflow_dir: Path, explicit: str | None = None) -> str:

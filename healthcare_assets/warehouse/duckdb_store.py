@@ -21,6 +21,15 @@ from typing import Any
 import duckdb
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# DuckDB draws a progress bar on stdout for queries over 2 s, terminal or not: in a run's log, the Dagster
+# compute logs and CI output it is noise (the CLI shows its own progress). Every connection the project opens
+# goes through quiet() (a connect-time config cannot set it: DuckDB takes it only as a session setting).
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``con`` without DuckDB's stdout progress bar."""
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 class WarehouseLockTimeout(TimeoutError):
@@ -77,9 +86,9 @@ class SharedDuckDB:
             try:
                 if read_only and not self.path.exists():
                     # A reader of a warehouse nobody has written yet sees an empty database.
-                    con = duckdb.connect(":memory:")
+                    con = quiet(duckdb.connect(":memory:"))
                 else:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
+                    con = quiet(duckdb.connect(str(self.path), read_only=read_only))
                 try:
                     if self.memory_limit:
                         con.execute(f"SET memory_limit = '{self.memory_limit}'")
@@ -171,7 +180,7 @@ class SharedDuckDB:
                         continue
                     if not exists:
                         con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({source_sql}) LIMIT 0")
-                    else:  # a newer release adds a column (deidentified_patient.data_end_offset_h)
+                    else:  # a newer release adds a column (deidentified_encounter.followup_complete_30d) or retires one
                         _add_missing_columns(con, table, f"({source_sql})")
                     con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})")
@@ -270,8 +279,19 @@ class SharedDuckDB:
 Warehouse = SharedDuckDB
 
 
+# Columns a release stopped publishing because they disclosed too much; dropped (every batch's values) the next
+# time their table is written. data_end_offset_h and followup_end_offset_h: hours from a patient's anchor to the end
+# of the batch's data, which, with the export time in the batch id, gave the anchor and so every date back.
+RETIRED_COLUMNS = {
+    "deidentified_patient": ("data_end_offset_h",),
+    "readmission_cohort": ("followup_end_offset_h",),
+}
+
+
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
-    """A newer release may add a column to a small table (a profile aggregate): add it, NULL for older rows."""
+    """A newer release may add a column to a table (NULL for older rows) or retire one (dropped, all rows)."""
+    for column in RETIRED_COLUMNS.get(table, ()):
+        con.execute(f"ALTER TABLE {quote_ident(table)} DROP COLUMN IF EXISTS {quote_ident(column)}")
     have = {row[0] for row in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
     for column, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {incoming}").fetchall():
         if column not in have:

@@ -101,14 +101,19 @@ def test_two_synthetic_batches_give_one_training_set_without_duplicates(tmp_path
     assert (
         split["seed"].value == 42 and split["strategy"].value == "random" and split["patients_on_both_sides"].value == 0
     )
-    # The synthetic source's data ends at the simulation's end (2026-06-30, midnight after), after every event.
-    gaps = pipe.warehouse.query(
-        """SELECT min(p.data_end_offset_h - e.last) FROM deidentified_patient p JOIN
-           (SELECT patient_id, max(period_start_offset_h) AS last FROM deidentified_encounter GROUP BY 1) e
-           USING (patient_id)
-           WHERE p.batch_id = 's1'"""
-    )[0][0]
-    assert 0 <= gaps < 24 * 7
+    # The synthetic source's data ends at the simulation's end: the follow-up flag is set for every finished
+    # encounter, true for most (years of history), false for the last month's; no interval to the end is published.
+    flags = dict(
+        pipe.warehouse.query(
+            """SELECT followup_complete_30d, count(*) FROM deidentified_encounter
+               WHERE batch_id = 's1' AND period_end_offset_h IS NOT NULL GROUP BY 1"""
+        )
+    )
+    assert None not in flags and flags[True] > flags[False] > 0
+    assert not pipe.warehouse.query(
+        """SELECT table_name, column_name FROM information_schema.columns
+           WHERE column_name IN ('data_end_offset_h', 'followup_end_offset_h')"""
+    )
 
 
 def test_synthea_passes_the_gates(tmp_path: Path, synthea_dir: Path) -> None:

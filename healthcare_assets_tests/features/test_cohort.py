@@ -25,6 +25,15 @@ def test_ed_icu_ward_chain_and_next_day_transfer_are_one_stay() -> None:
     assert (matrix["label_status"], matrix["label"]) == ("observed", 0)
 
 
+def test_an_ed_and_a_ward_encounter_starting_the_same_minute_count_as_via_the_ed_in_either_order() -> None:
+    for order in (("IMP", "EMER"), ("EMER", "IMP")):
+        w = World()
+        w.patient("p")
+        ids = {cls: w.encounter("p", cls, 1000, 1004 if cls == "EMER" else 1100) for cls in order}
+        matrix = rows(build(w), "_fx_matrix")[ids["IMP"]]
+        assert matrix["admitted_via_ed"] == 1, order
+
+
 def test_readmission_within_the_horizon_is_the_label() -> None:
     w = World()
     w.patient("p")
@@ -39,14 +48,14 @@ def test_readmission_within_the_horizon_is_the_label() -> None:
 
 def test_pending_and_competing_death_are_never_negatives() -> None:
     w = World()
-    w.patient("short", data_end=5000 + 10 * DAY)
-    pending = w.stay("short", 4900, 100)
+    w.patient("short")
+    pending = w.stay("short", 4900, 100, followup=False)
     w.patient("died", deceased=True, deceased_datetime_offset_h=5000 + 5 * DAY)
     censored = w.stay("died", 4900, 100)
     w.patient("unknown_time", deceased=True)
     unknown = w.stay("unknown_time", 4900, 100)
-    w.patient("readmitted_then_died", deceased=True, deceased_datetime_offset_h=5000 + 20 * DAY, data_end=5100)
-    readmitted = w.stay("readmitted_then_died", 4900, 100)
+    w.patient("readmitted_then_died", deceased=True, deceased_datetime_offset_h=5000 + 20 * DAY)
+    readmitted = w.stay("readmitted_then_died", 4900, 100, followup=False)
     w.stay("readmitted_then_died", 5000 + 3 * DAY, 50)
     cohort = rows(build(w), "_fx_cohort")
     assert (cohort[pending]["label_status"], cohort[pending]["label"]) == ("pending", None)

@@ -8,7 +8,7 @@ import itertools
 
 import duckdb
 
-from healthcare_assets.features.current import SOURCES
+from healthcare_assets.features.current import FOLLOWUP_COLUMN, SOURCES
 
 LOINC = "http://loinc.org"
 
@@ -28,12 +28,15 @@ class World:
         self.rows[table].append({**{c: None for c in columns}, **values, "batch_id": batch})
         return values[SOURCES[table][0]]
 
-    def patient(self, pid: str, gender: str = "female", batch: str = "b1", data_end: float = 100_000.0, **kw) -> str:
+    def patient(self, pid: str, gender: str = "female", batch: str = "b1", **kw) -> str:
         kw.setdefault("deceased", False)
-        return self._add("patient", batch, patient_id=pid, gender=gender, data_end_offset_h=data_end, **kw)
+        return self._add("patient", batch, patient_id=pid, gender=gender, **kw)
 
-    def encounter(self, pid: str, cls: str, start: float, end: float | None, batch: str = "b1", **kw) -> str:
+    def encounter(self, pid: str, cls: str, start: float, end: float | None, batch: str = "b1",
+                  followup: bool = True, **kw) -> str:  # fmt: skip
+        """``followup``: the batch's data reaches 30 days past the end (de-identification's flag)."""
         eid = kw.pop("encounter_id", None) or self._id("e")
+        kw[FOLLOWUP_COLUMN] = followup if end is not None else None
         kw.setdefault("status", "finished" if end is not None else "in-progress")
         kw.setdefault("age_years", 70)
         return self._add("encounter", batch, encounter_id=eid, patient_id=pid, class_code=cls,

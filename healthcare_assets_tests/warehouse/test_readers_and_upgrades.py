@@ -30,5 +30,20 @@ def test_read_only_attach_shares_the_lock_with_readers_not_writers(tmp_path: Pat
 def test_replace_partitions_adds_a_column_a_newer_release_publishes(tmp_path: Path) -> None:
     warehouse = Warehouse(tmp_path / "w.duckdb")
     warehouse.replace_partitions({"p": "SELECT 'a' AS batch_id, 1 AS v"}, "batch_id", "a")
-    warehouse.replace_partitions({"p": "SELECT 'b' AS batch_id, 2 AS v, 9.5 AS data_end_offset_h"}, "batch_id", "b")
-    assert warehouse.query("SELECT batch_id, v, data_end_offset_h FROM p ORDER BY 1") == [("a", 1, None), ("b", 2, 9.5)]
+    warehouse.replace_partitions({"p": "SELECT 'b' AS batch_id, 2 AS v, true AS flag"}, "batch_id", "b")
+    assert warehouse.query("SELECT batch_id, v, flag FROM p ORDER BY 1") == [("a", 1, None), ("b", 2, True)]
+
+
+def test_a_retired_column_is_dropped_from_every_batch_on_the_next_write(tmp_path: Path) -> None:
+    """deidentified_patient.data_end_offset_h (hours from the anchor to the export: the anchor, so the dates, back)
+    published by an older release does not survive the next batch."""
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    table = "deidentified_patient"
+    warehouse.replace_partitions({table: "SELECT 'a' AS batch_id, 1 AS v, 9.5 AS data_end_offset_h"}, "batch_id", "a")
+    warehouse.replace_partitions({table: "SELECT 'b' AS batch_id, 2 AS v"}, "batch_id", "b")
+    columns = [
+        r[0]
+        for r in warehouse.query(f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}'")
+    ]
+    assert columns == ["batch_id", "v"]
+    assert warehouse.query(f"SELECT batch_id, v FROM {table} ORDER BY 1") == [("a", 1), ("b", 2)]

@@ -26,6 +26,7 @@ from healthcare_assets.fhir.views.compiler import compile_view
 from healthcare_assets.fhir.views.definition import load_view
 from healthcare_assets.fhir.views.errors import ViewDefinitionError
 from healthcare_assets.fhir.views.sources import NdjsonSource
+from healthcare_assets.warehouse.duckdb_store import quiet
 
 DEFAULT_TAGS = ("shareable", "experimental")
 
@@ -135,7 +136,7 @@ def run_conformance(suite_dir: Path, report_path: Path | None = None, tags: Iter
     """Run every case of ``suite_dir`` whose tags meet ``tags``; write the test report to ``report_path``."""
     wanted = set(tags)
     summary = Summary()
-    con = duckdb.connect()
+    con = quiet(duckdb.connect(":memory:"))
     for suite_file in sorted(Path(suite_dir).glob("*.json")):
         suite = json.loads(suite_file.read_text(encoding="utf-8"))
         if "tests" not in suite:
