@@ -169,10 +169,13 @@ def test_drift_triggers_one_retraining(data_home: Paths, monkeypatch: pytest.Mon
                 "WHERE batch_id = 'cli'"
             ).fetchone()
         assert answer == shadow == scored["champion_scores"]["stays"]
+        # `run` trains after every batch (the training pipeline follows the batch's assets): v3, unpromoted.
+        assert tracker.alias_version(MODEL, "challenger") == "3"
+        assert tracker.alias_version(MODEL, "champion") == "1"
         tick = _cli("monitor", env=env)
         assert tick.returncode == 0, tick.stdout + tick.stderr
         assert "retraining requested" in tick.stdout and "✔ model_card materialized" in tick.stdout
-        assert tracker.alias_version(MODEL, "challenger") == "3"
+        assert tracker.alias_version(MODEL, "challenger") == "4"
         quiet_tick = _cli("monitor", env=env)
         assert quiet_tick.returncode == 0 and "no run requested" in quiet_tick.stdout
 
