@@ -3,9 +3,14 @@ probabilities) and LACE on the same stays, its calibration slope, the gate's ver
 the seed article's training code, all measured in one run.
 
     python bench/model_quality.py [--patients 20000] [--seed 42] [--signal 3.0] [--source pipeline|proxy]
+                                  [--splits 5]
 
 Targets (issue 12): test AUROC >= 0.97 x oracle AUROC, clearly above LACE (the paired bootstrap interval of the
-difference excludes 0), calibration slope within 0.9-1.1.
+difference excludes 0), calibration slope within 0.9-1.1. The slope of one test split is noisy (SD ~0.08 at
+20,000 patients; the generator's true probabilities, calibrated by construction, score 0.93-1.06 on such
+splits), so with ``--splits N`` the product's split and training code also run on N other splits of the same
+stays, and the slope target is judged on the mean over all splits; every split's slope is printed, with the
+true probabilities' slope on the same test stays beside it.
 
 ``--source pipeline`` (the default) runs the product end to end (``healthcare-assets run`` in a fresh data
 directory: landing, de-identification, the features stage, training, validation), reads the validation report
@@ -161,7 +166,62 @@ def pipeline(args, work: Path) -> dict:
             data = load_training_data(con)
         seconds, p = seed_training(data.X("train"), data.y("train"), data.X("test"))
         seed_out = {"seconds": seconds, "test_auroc": metrics.auroc(data.y("test"), p)}
-    return {"source": "pipeline", "pipeline_s": total_s, "report": report, "seed": seed_out, "fit_seconds": fit_seconds}
+    out = {"source": "pipeline", "pipeline_s": total_s, "report": report, "seed": seed_out, "fit_seconds": fit_seconds}
+    if args.splits:
+        out["splits"] = repeated_splits(home, args)
+    return out
+
+
+def repeated_splits(home: Path, args) -> list[dict]:
+    """The product's split and training code again on ``args.splits`` other patient-grouped splits of the same
+    labelled stays (split seeds seed+1, seed+2, ...): one test split of ~3,400 stays gives a calibration slope
+    with a standard deviation of ~0.08 (the true probabilities' own slope on such splits ranged 0.93-1.06), so a
+    single split cannot tell a calibrated method from a miscalibrated one; the mean over splits can."""
+    import numpy as np
+    import polars as pl
+
+    from healthcare_assets.features.training import split_training_set
+    from healthcare_assets.modeling import metrics
+    from healthcare_assets.modeling.calibration import calibration_intercept_slope
+    from healthcare_assets.modeling.dataset import load_training_data
+    from healthcare_assets.modeling.training import TrainingSettings, train_candidates
+    from healthcare_assets.modeling.validation import oracle_probabilities
+    from healthcare_assets.warehouse import Warehouse
+
+    with Warehouse(home / "warehouse.duckdb").connect(read_only=True) as con:
+        data = load_training_data(con)
+        frame = data.frame.drop(columns="split").reset_index(drop=True)
+        truth = oracle_probabilities(con, frame["stay_id"].tolist())
+    keys = pl.from_pandas(frame[["stay_id", "patient_id", "batch_id", "label"]])
+    rows = []
+    for k in range(1, args.splits + 1):
+        started = time.perf_counter()
+        split = split_training_set(keys, "random", seed=args.seed + k).assignments
+        side = frame[["stay_id"]].merge(split.to_pandas()[["stay_id", "split"]], on="stay_id", how="left")["split"]
+        train, test = (side == "train").to_numpy(), (side == "test").to_numpy()
+        X, y = frame[data.features], frame["label"].to_numpy(dtype=int)
+        trained = train_candidates(
+            X[train], y[train], frame["patient_id"].to_numpy()[train], TrainingSettings(seed=args.seed)
+        )
+        p = trained.chosen_result.estimator.predict_proba(X[test])[:, 1]
+        row = {
+            "split_seed": args.seed + k,
+            "chosen": trained.chosen,
+            "test_stays": int(test.sum()),
+            "auroc": metrics.auroc(y[test], p),
+            "calibration_slope": calibration_intercept_slope(y[test], p)[1],
+            "oracle_auroc": None,
+            "oracle_slope": None,
+        }
+        if truth is not None:
+            known = test & ~np.isnan(truth)
+            row["oracle_auroc"] = metrics.auroc(y[known], truth[known])
+            row["oracle_slope"] = calibration_intercept_slope(y[known], truth[known])[1]
+            row["model_to_oracle"] = metrics.auroc(y[known], p[known[test]]) / row["oracle_auroc"]
+        row["seconds"] = time.perf_counter() - started
+        print(f"  split seed {row['split_seed']}: {row['chosen']}, slope {row['calibration_slope']:.3f}", flush=True)
+        rows.append(row)
+    return rows
 
 
 def main() -> int:
@@ -173,6 +233,9 @@ def main() -> int:
     parser.add_argument("--signal", type=float, default=SIGNAL_DEFAULT)
     parser.add_argument("--source", choices=["proxy", "pipeline"], default="pipeline")
     parser.add_argument("--skip-seed", action="store_true", help="do not time the seed's training (minutes)")
+    parser.add_argument(
+        "--splits", type=int, default=5, help="pipeline source: train and score again on N other splits (0: skip)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-model-quality-"))
     try:
@@ -197,6 +260,7 @@ def main() -> int:
                 f"{difference.get('ci_high', float('nan')):.3f})",
             ],
             ["calibration slope (target 0.9-1.1)", f"{slope:.3f}"],
+            ["oracle calibration slope, same stays", f"{oracle.get('oracle_calibration_slope') or float('nan'):.3f}"],
             ["sensitivity at 90% specificity", f"{report['sensitivity_at_90_specificity']['sensitivity']:.3f}"],
             ["CV AUROC SD", f"{report['cv_auroc_std']:.4f}"],
             ["gate", "passed" if report["gate"]["passed"] else "FAILED: " + ", ".join(
@@ -220,10 +284,33 @@ def main() -> int:
             print(
                 f"seed / ours = {timing['seed_over_ours']:.1f}x; whole asset run incl. MLflow {out['pipeline_s']:.1f} s"
             )
+    splits = out.get("splits") or []
+    mean_slope = mean_ratio = None
+    if splits:
+        import numpy as np
+
+        with section(f"the same stays split {len(splits)} other ways (product's split and training code)"):
+            print_table(
+                ["split seed", "chosen", "test stays", "AUROC", "oracle AUROC", "model / oracle", "slope",
+                 "oracle slope", "seconds"],
+                [[r["split_seed"], r["chosen"], r["test_stays"], r["auroc"], r["oracle_auroc"],
+                  r.get("model_to_oracle"), r["calibration_slope"], r["oracle_slope"], r["seconds"]] for r in splits],
+            )  # fmt: skip
+            slopes = [r["calibration_slope"] for r in splits + [{"calibration_slope": slope}]]
+            mean_slope = float(np.mean(slopes))
+            ratios = [r.get("model_to_oracle") for r in splits] + [ratio]
+            mean_ratio = float(np.mean(ratios)) if None not in ratios else None
+            print(
+                f"  over all {len(slopes)} splits (the pipeline's and these): calibration slope mean {mean_slope:.3f}, "
+                f"SD {np.std(slopes, ddof=1):.3f}, range {min(slopes):.3f}-{max(slopes):.3f}"
+                + (f"; model / oracle mean {mean_ratio:.4f}" if mean_ratio is not None else "")
+            )
+    # The slope target is judged on the mean over splits when there are several (see repeated_splits).
+    judged_slope = mean_slope if mean_slope is not None else slope
     verdict = {
         "auroc_vs_oracle": ratio is not None and ratio >= 0.97,
         "above_lace": bool(difference) and difference.get("ci_low", 0) > 0,
-        "slope_0.9_1.1": slope is not None and 0.9 <= slope <= 1.1,
+        "slope_0.9_1.1": judged_slope is not None and 0.9 <= judged_slope <= 1.1,
     }
     print(f"\ntargets: {verdict}; peak RSS {peak_rss_mb():.0f} MB")
     path = save(
@@ -239,6 +326,10 @@ def main() -> int:
             "lace_auroc": lace.get("auroc"),
             "model_minus_lace": difference,
             "calibration_slope": slope,
+            "oracle_calibration_slope": oracle.get("oracle_calibration_slope"),
+            "splits": splits,
+            "calibration_slope_mean_over_splits": mean_slope,
+            "model_to_oracle_mean_over_splits": mean_ratio,
             "gate": report["gate"],
             "timing": timing,
             "targets_met": verdict,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from healthcare_assets.modeling import metrics
-from healthcare_assets.modeling.calibration import calibration, reliability
+from healthcare_assets.modeling.calibration import calibration, calibration_intercept_slope, reliability
 from healthcare_assets.modeling.fairness import subgroup_performance
 from healthcare_assets.modeling.gate import GateCriteria, evaluate
 
@@ -187,8 +187,13 @@ def build_report(
 
 def _oracle(data: HeldOutPredictions) -> dict[str, Any]:
     """AUROC of the generator's true probabilities on the test stays that have them (synthetic data only), next
-    to the model's AUROC on the same stays and their ratio."""
-    empty = {"oracle_auroc": None, "coverage": 0.0, "stays": 0, "model_auroc_same_stays": None, "model_to_oracle": None}
+    to the model's AUROC on the same stays and their ratio; and the true probabilities' calibration slope there:
+    perfectly calibrated by construction, so its distance from 1 is what this test sample alone does to a slope
+    (at 20,000 patients it ranged 0.93-1.06 over eight splits of one cohort)."""
+    empty = {
+        "oracle_auroc": None, "coverage": 0.0, "stays": 0, "model_auroc_same_stays": None, "model_to_oracle": None,
+        "oracle_calibration_slope": None,
+    }  # fmt: skip
     if data.oracle is None:
         return empty
     truth = np.asarray(data.oracle, dtype=float)
@@ -203,6 +208,7 @@ def _oracle(data: HeldOutPredictions) -> dict[str, Any]:
         "stays": int(keep.sum()),
         "model_auroc_same_stays": model_auroc,
         "model_to_oracle": model_auroc / oracle_auroc if oracle_auroc else None,
+        "oracle_calibration_slope": calibration_intercept_slope(data.y[keep], truth[keep])[1],
     }
 
 
@@ -231,5 +237,8 @@ def headline(report: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Specificity at 90% sensitivity", f"{f(sp90['specificity'])} at threshold {f(sp90['threshold'], 4)}"),
         ("CV AUROC (mean +/- SD)", f"{f(report['cv'].get('auroc_mean'))} +/- {f(report['cv_auroc_std'])}"),
         ("LACE AUROC (same stays)", f(report["lace_auroc"]) + ci(report["lace_auroc_ci"])),
-        ("Oracle AUROC (true probabilities)", f(report["oracle_auroc"])),
+        (
+            "Oracle AUROC / calibration slope (true probabilities, same stays)",
+            f"{f(report['oracle_auroc'])} / {f(report['oracle'].get('oracle_calibration_slope'))}",
+        ),
     ]

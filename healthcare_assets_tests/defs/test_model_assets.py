@@ -109,6 +109,8 @@ def test_a_good_model_is_trained_tracked_validated_carded_and_becomes_challenger
     assert {"auroc", "auroc_ci", "calibration_slope", "lace_auroc", "oracle_auroc", "gate"} <= set(report)
     assert report["auroc"] >= 0.85 and report["auroc_ci"][0] < report["auroc"] < report["auroc_ci"][1]
     assert report["oracle_auroc"] > report["auroc"] - 0.05 and report["lace_auroc"] < report["auroc"]
+    # The true probabilities are calibrated by construction: their slope on the same stays shows the sample's noise.
+    assert 0.7 < report["oracle"]["oracle_calibration_slope"] < 1.3
     assert report["gate"]["passed"] is True and report["gate"]["thresholds"]["min_auroc"] == 0.85
     assert report["gate"]["thresholds"]["max_cv_auroc_std"] == 0.10  # the run's override, recorded
     for name in ("roc", "calibration", "subgroups", "decision_curve"):
