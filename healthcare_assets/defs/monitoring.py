@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -220,6 +219,8 @@ def batch_predictions(
         frame = batch_rows(con, batch_id, features)
     scores = champion.score(frame) if len(frame) else np.zeros(0)
     shadow = challenger.score(frame) if challenger is not None and len(frame) else None
+    import pandas as pd  # imported by the step, not by the code location
+
     out = pd.DataFrame(
         {
             "batch_id": batch_id,

@@ -7,12 +7,14 @@ column cannot be added without a rule. Failure cases name the pseudonymous stay 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaErrors
 
 from healthcare_assets.features.dictionary import ColumnDef
+
+if TYPE_CHECKING:  # pandera (and the pandas it loads) is imported by the step that validates, not by the code location
+    import pandera.polars as pa
 
 _DTYPES = {"VARCHAR": pl.Utf8, "DOUBLE": pl.Float64, "INTEGER": pl.Int32}
 MAX_FAILURES_SHOWN = 50
@@ -33,6 +35,8 @@ class GateResult:
 
 
 def _column(col: ColumnDef) -> pa.Column:
+    import pandera.polars as pa
+
     checks = []
     if col.lo is not None and col.hi is not None:
         checks.append(pa.Check.in_range(col.lo, col.hi))
@@ -55,6 +59,8 @@ def _label_observed_iff_present(data: pa.PolarsData) -> pl.LazyFrame:
 
 
 def schema(columns: list[ColumnDef]) -> pa.DataFrameSchema:
+    import pandera.polars as pa
+
     return pa.DataFrameSchema(
         {c.name: _column(c) for c in columns},
         checks=[pa.Check(_label_observed_iff_present, name="label_present_iff_observed")],
@@ -65,6 +71,8 @@ def schema(columns: list[ColumnDef]) -> pa.DataFrameSchema:
 
 def validate(frame: pl.DataFrame, columns: list[ColumnDef]) -> GateResult:
     """Run the gate over the whole frame (lazily collecting every failure, not the first)."""
+    from pandera.errors import SchemaErrors
+
     try:
         schema(columns).validate(frame, lazy=True)
     except SchemaErrors as err:

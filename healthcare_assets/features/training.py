@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from sklearn.model_selection import StratifiedGroupKFold
 
 from healthcare_assets.features.dictionary import training_columns
 from healthcare_assets.features.spec import FeatureSpec
@@ -108,6 +107,8 @@ def split_training_set(
 
 
 def _random(frame: pl.DataFrame, test_fraction: float, seed: int) -> Split:
+    from sklearn.model_selection import StratifiedGroupKFold  # imported by the step, not by the code location
+
     folds = max(2, round(1 / test_fraction))
     patients = frame.get_column("patient_id").n_unique()
     if patients < folds:

@@ -22,18 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.feature_selection import VarianceThreshold
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:  # scikit-learn and pandas are imported by the steps that train, not by the code location
+    import pandas as pd
+    from sklearn.base import BaseEstimator
 
 LOGISTIC = "logistic_regression"
 BOOSTING = "gradient_boosting"
@@ -61,6 +56,13 @@ class Hyperparameters:
 
 def build(name: str, params: Hyperparameters, seed: int) -> BaseEstimator:
     """An unfitted candidate."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if name == LOGISTIC:
         return Pipeline(
             [
@@ -104,6 +106,8 @@ def fit(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> BaseEstimator:
     """The candidate fitted on all of ``X`` with a sigmoid recalibration learned out of fold on ``folds``."""
+    from sklearn.calibration import CalibratedClassifierCV
+
     return CalibratedClassifierCV(build(name, params, seed), method="sigmoid", cv=list(folds), ensemble=False).fit(X, y)
 
 

@@ -10,13 +10,16 @@ never a value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pandas as pd
 import polars as pl
 
 from healthcare_assets.audit.canonical import sha256_bytes
+
+if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
+    import pandas as pd
 
 TRAINING_SET = "training_set"
 SPLIT = "train_test_split"

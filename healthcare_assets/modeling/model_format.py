@@ -21,9 +21,12 @@ this module, so a model file that asks for any other type is refused; ``mlflow m
 from __future__ import annotations
 
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
+    import pandas as pd
 
 SERIALIZATION_FORMAT = "skops"
 # Types outside skops' default trust list that the candidates need (``candidates.CANDIDATES``); a test checks
@@ -50,6 +53,8 @@ def input_example(X: pd.DataFrame) -> pd.DataFrame:
     A real stay would put an individual's record into the artifact store; medians are aggregates, and the empty
     row shows that missing values are accepted.
     """
+    import pandas as pd
+
     medians = X.median(numeric_only=True).reindex(X.columns)
     return pd.DataFrame([medians.to_numpy(dtype=float), np.full(len(X.columns), np.nan)], columns=list(X.columns))
 

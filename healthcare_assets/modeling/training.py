@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.model_selection import StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from healthcare_assets.modeling import candidates
 from healthcare_assets.modeling.candidates import Hyperparameters
 from healthcare_assets.modeling.metrics import auprc, auroc
+
+if TYPE_CHECKING:  # scikit-learn and pandas are imported by the steps that train, not by the code location
+    import pandas as pd
+    from sklearn.base import BaseEstimator
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class TrainingResult:
 
 
 def folds(y: np.ndarray, groups: np.ndarray, settings: TrainingSettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
     splitter = StratifiedGroupKFold(n_splits=settings.folds, shuffle=True, random_state=settings.seed)
     return list(splitter.split(np.zeros(len(y)), y, groups))
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 
-from healthcare_assets.modeling import plots
 from healthcare_assets.modeling.dataset import COMPARATORS, SUBGROUPS, TrainingData
 from healthcare_assets.modeling.report import HeldOutPredictions
+
+if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
+    pass
 
 GROUND_TRUTH_TABLE = "synthetic_ground_truth"
 
@@ -29,6 +30,8 @@ class StaleTrainingData(RuntimeError):
 
 def oracle_probabilities(con: duckdb.DuckDBPyConnection, stay_ids: list[str]) -> np.ndarray | None:
     """The generator's true probability per stay (NaN where unknown); None without a ground-truth table."""
+    import pandas as pd
+
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [GROUND_TRUTH_TABLE]
     ).fetchall()[0][0]
@@ -88,6 +91,8 @@ class Figures:
 
 
 def figures(data: HeldOutPredictions, report: Mapping[str, Any]) -> Figures:
+    from healthcare_assets.modeling import plots  # matplotlib: imported by the step that draws, not at load
+
     curves = {"model": (data.p, report["auroc"])}
     lace = data.comparators.get("lace_score")
     if lace is not None and report.get("lace_auroc") is not None:

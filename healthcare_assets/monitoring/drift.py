@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.spatial import distance
 
 LARGE_REFERENCE = 1000  # Evidently's switch from p-value tests to distances
 FEW_VALUES = 5  # at most this many distinct values: a frequency test
@@ -108,6 +106,8 @@ def _frequencies(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray
 
 
 def _jensenshannon(reference: np.ndarray, current: np.ndarray) -> float:
+    from scipy.spatial import distance  # scipy is imported by the steps that compare, not by the code location
+
     if np.unique(reference).size > JS_FEW_DISTINCT:
         edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins="sturges")
         ref = np.histogram(reference, edges)[0] / reference.size
@@ -120,6 +120,8 @@ def _jensenshannon(reference: np.ndarray, current: np.ndarray) -> float:
 
 def _z_test(reference: np.ndarray, current: np.ndarray) -> float:
     """Two-proportion z-test on the share of the first of the two values (p-value)."""
+    from scipy import stats
+
     first = np.union1d(np.unique(reference), np.unique(current))[0]
     p1, p2 = float(np.mean(reference == first)), float(np.mean(current == first))
     n1, n2 = reference.size, current.size
@@ -137,6 +139,8 @@ def _chi_square(reference: np.ndarray, current: np.ndarray) -> float:
     ignores the reference's sampling error: two samples of one 4-value distribution (3,000 rows each) are flagged
     27% of the time at p < 0.05 instead of 5% (``test_chi_square_false_positive_rate_is_nominal``). This
     two-sample form is nominal, and the HTML report is given the same test."""
+    from scipy import stats
+
     _, ref_counts, cur_counts = _frequencies(reference, current)
     if ref_counts.size < 2:
         return 1.0
@@ -156,6 +160,8 @@ def method_for(reference_n: int, distinct: int, rule: str = "tests") -> str:
 
 
 def column_drift(name: str, reference: np.ndarray, current: np.ndarray, rule: str = "tests") -> ColumnDrift:
+    from scipy import stats
+
     ref, cur = _clean(reference), _clean(current)
     if ref.size == 0 or cur.size == 0:
         return ColumnDrift(name, "untestable", float("nan"), float("nan"), False, int(ref.size), int(cur.size))

@@ -15,10 +15,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
+    import pandas as pd
 
 DEFAULT_MAX_ROWS = 20_000
 SAMPLE_SEED = 0
@@ -47,6 +49,8 @@ def sample_rows(frame: pd.DataFrame, max_rows: int, seed: int = SAMPLE_SEED) -> 
 
 def usable_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     """Columns with at least one finite value on each side (Evidently refuses an all-missing column)."""
+    import pandas as pd
+
     out = []
     for c in columns:
         ref = pd.to_numeric(reference[c], errors="coerce").replace([np.inf, -np.inf], np.nan)
@@ -85,6 +89,8 @@ def _register_two_sample_chisquare() -> None:
 
 
 def _method(reference: pd.Series, current: pd.Series, rule: str) -> str:
+    import pandas as pd
+
     from healthcare_assets.monitoring.drift import method_for
 
     ref = reference.replace([np.inf, -np.inf], np.nan).dropna()

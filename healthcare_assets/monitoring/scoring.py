@@ -13,16 +13,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from healthcare_assets.modeling.experiment import load_model
 from healthcare_assets.modeling.tracking import CHALLENGER, CHAMPION, Tracker
 from healthcare_assets.warehouse.duckdb_store import quote_ident
+
+if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
+    import pandas as pd
 
 FEATURE_MATRIX = "feature_matrix"
 TRAINING_SET = "training_set"
