@@ -55,7 +55,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from healthcare_assets.defs.fork_server import DEFAULT_EXECUTOR, EXECUTORS
+    from healthcare_assets.defs.fork_server import AUTO, EXECUTORS
     from healthcare_assets.synthetic.config import SyntheticConfig
 
     synthetic_defaults = SyntheticConfig()
@@ -83,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-id", help="partition key for the batch (default: time-stamped and unique)")
     run.add_argument(
         "--executor",
-        choices=EXECUTORS,
-        default=DEFAULT_EXECUTOR,
-        help="how steps get a process: forked from a warm server, a fresh interpreter each, or all in one",
+        choices=(AUTO, *EXECUTORS),
+        default=AUTO,
+        help="how the batch's steps get a process: forked from a warm server, a fresh interpreter each, or all in "
+        "this one; auto: in this one for a small batch (up to 2,500 synthetic patients or 256 MB of NDJSON), "
+        "forked otherwise",
     )
     run.add_argument(
         "--malformed-rate",
@@ -298,9 +300,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # imports Dagster and the project while this process does the same.
     os.environ[HOME_ENV] = str(paths.home)
     os.environ["DAGSTER_HOME"] = str(dagster_home_path(paths))
-    if args.executor == "forkserver":
-        from healthcare_assets.defs.fork_server import start_step_server
+    from healthcare_assets.defs.fork_server import choose_executor, start_step_server
 
+    args.executor = choose_executor(args.executor, args.source, args.patients, args.path)
+    if args.executor == "forkserver":
         start_step_server()
     with imports_without_gc():  # a fifth faster, and no full garbage collection at exit
         import healthcare_assets.defs.preload  # noqa: F401  (the code location and the instance's storage)
@@ -334,7 +337,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     verbose = getattr(args, "verbose", False)
     if resumed:
         print(f"healthcare-assets: resuming the interrupted export of batch {batch_id} (--fresh abandons it)")
-    print(f"healthcare-assets: batch {batch_id} from {kind} into {paths.home}")
+    steps = {"in_process": "all in this process", "forkserver": "each forked from a warm server"}
+    print(
+        f"healthcare-assets: batch {batch_id} from {kind} into {paths.home} "
+        f"(steps: {steps.get(args.executor, 'each in a fresh interpreter')}; --executor)"
+    )
     with open_instance() as instance:
         result = launch_batch(
             instance,

@@ -23,9 +23,14 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_run_ndjson_then_verify_then_tamper(data_home: Paths, synthea_dir: Path) -> None:
     env = dict(os.environ)
-    done = _cli("run", "--source", "ndjson", "--path", str(synthea_dir), "--batch-id", "synthea-cli", env=env)
+    # Forked steps, named explicitly: the sample is small enough that the default (auto) runs it in one process.
+    done = _cli(
+        "run", "--source", "ndjson", "--path", str(synthea_dir), "--batch-id", "synthea-cli", "--executor",
+        "forkserver", env=env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    assert "(steps: each forked from a warm server; --executor)" in out
     assert "> raw_fhir_ndjson" in out and "✔ fhir_profile materialized" in out
     assert "✔ check fhir_profile:structural_integrity passed" in out
     assert "✔ check deidentified_patient:residual_phi_scan passed" in out
@@ -70,6 +75,7 @@ def test_run_synthetic_through_every_asset(data_home: Paths) -> None:
     done = _cli("run", "--patients", "120", "--seed", "5", "--icd10-dropped", "--batch-id", "syn", env=dict(os.environ))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "generating 120 synthetic patients (seed 5)" in done.stdout
+    assert "(steps: all in this process; --executor)" in done.stdout  # auto: a small batch
     assert "✔ check deidentified_patient:residual_phi_scan passed" in done.stdout
     assert "✔ check feature_matrix:feature_matrix_schema passed" in done.stdout
     manifest = (data_home.batch_dir("syn") / "manifest.json").read_text()

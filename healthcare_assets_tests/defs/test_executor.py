@@ -104,3 +104,18 @@ def test_a_server_started_for_another_data_directory_is_replaced(tmp_path, monke
     assert start_step_server()
     assert forkserver._forkserver._forkserver_pid != first_pid
     assert _forked_home() == str(tmp_path / "second")
+
+
+def test_the_command_line_runs_a_small_batch_in_one_process_and_a_big_one_forked(tmp_path) -> None:
+    from healthcare_assets.defs.fork_server import SMALL_BATCH_BYTES, SMALL_BATCH_PATIENTS, choose_executor
+
+    assert choose_executor("auto", "synthetic", patients=SMALL_BATCH_PATIENTS) == "in_process"
+    assert choose_executor("auto", "synthetic", patients=SMALL_BATCH_PATIENTS + 1) == "forkserver"
+    assert choose_executor("auto", "bulk") == "forkserver"  # its size is unknown until it is downloaded
+    assert choose_executor("spawn", "synthetic", patients=10) == "spawn"  # an explicit choice stands
+    (tmp_path / "Patient.ndjson").write_bytes(b"{}\n" * 10)
+    assert choose_executor("auto", "ndjson", path=str(tmp_path)) == "in_process"
+    with open(tmp_path / "Observation.ndjson", "wb") as big:
+        big.truncate(SMALL_BATCH_BYTES)  # sparse: counts by size without writing 256 MB
+    assert choose_executor("auto", "ndjson", path=str(tmp_path)) == "forkserver"
+    assert choose_executor("auto", "ndjson", path=str(tmp_path / "missing")) == "in_process"  # checked later
