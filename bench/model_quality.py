@@ -212,6 +212,7 @@ def repeated_splits(home: Path, args) -> list[dict]:
             "calibration_slope": calibration_intercept_slope(y[test], p)[1],
             "oracle_auroc": None,
             "oracle_slope": None,
+            "model_to_oracle": None,
         }
         if truth is not None:
             known = test & ~np.isnan(truth)
@@ -222,6 +223,10 @@ def repeated_splits(home: Path, args) -> list[dict]:
         print(f"  split seed {row['split_seed']}: {row['chosen']}, slope {row['calibration_slope']:.3f}", flush=True)
         rows.append(row)
     return rows
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def main() -> int:
@@ -293,8 +298,9 @@ def main() -> int:
             print_table(
                 ["split seed", "chosen", "test stays", "AUROC", "oracle AUROC", "model / oracle", "slope",
                  "oracle slope", "seconds"],
-                [[r["split_seed"], r["chosen"], r["test_stays"], r["auroc"], r["oracle_auroc"],
-                  r.get("model_to_oracle"), r["calibration_slope"], r["oracle_slope"], r["seconds"]] for r in splits],
+                [[r["split_seed"], r["chosen"], r["test_stays"], *(_f(r[k]) for k in (
+                  "auroc", "oracle_auroc", "model_to_oracle", "calibration_slope", "oracle_slope")), r["seconds"]]
+                 for r in splits],
             )  # fmt: skip
             slopes = [r["calibration_slope"] for r in splits + [{"calibration_slope": slope}]]
             mean_slope = float(np.mean(slopes))
