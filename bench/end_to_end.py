@@ -57,8 +57,12 @@ def cumulus_environment(version: str) -> Path:
         print(f"installing cumulus-etl=={version} into {venv} (once; cached)", flush=True)
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # a venv of its own
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, f"cumulus-etl=={version}"], check=True)
+        python = str(venv / "bin" / "python")
+        # uv, inside the throw-away venv: pip's resolver spent over 15 minutes backtracking through PyAthena
+        # releases (boto3 against aiobotocore's narrow botocore pin) without finishing; uv resolves it in seconds.
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv"], check=True)
+        subprocess.run([python, "-m", "uv", "pip", "install", "--quiet", "--python", python, f"cumulus-etl=={version}"],
+                       check=True)  # fmt: skip
         stamp.write_text(version)
     return venv
 
