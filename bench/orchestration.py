@@ -14,10 +14,10 @@ fresh data directory once per executor, then reads the run's event log from the 
 Each executor gets its own data directory; the first run there also creates the Dagster instance (reported as
 "first run overhead"), then ``--repeat`` runs into the same directory, as an operator's nightly runs, give the
 best-of numbers. The baseline, measured in the same run, is ``--executor spawn``: Dagster's default, a fresh
-interpreter per step (what the project did before). The new default is ``forkserver``; ``in_process`` is shown for
-reference.
+interpreter per step (what the project did first). The command line's default is ``auto``: ``in_process`` for a
+small batch (the Synthea sample), ``forkserver`` for a big one (Synthea x10, 479 MB); both are shown on their own.
 
-    python bench/orchestration.py [--synthea-copies 10] [--repeat 2] [--executors forkserver,spawn,in_process]
+    python bench/orchestration.py [--synthea-copies 10] [--repeat 2] [--executors auto,forkserver,spawn,in_process]
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthea-copies", type=int, default=10, help="also run on Synthea scaled N times (0: skip)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per executor and data set; the best is reported")
-    parser.add_argument("--executors", default="forkserver,spawn,in_process", help="comma-separated executors")
+    parser.add_argument("--executors", default="auto,forkserver,spawn,in_process", help="comma-separated executors")
     args = parser.parse_args()
     executors = [e.strip() for e in args.executors.split(",") if e.strip()]
     work = Path(tempfile.mkdtemp(prefix="bench-orchestration-"))
