@@ -39,7 +39,11 @@ def _values(rows: list[tuple], alias: str, names: str) -> str:
 def build_matrix(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str, dict[str, int]]:
     """``_fx_matrix`` for the included stays of ``_fx_cohort``. Returns the observation values not used, per
     measurement and reason (unit not convertible, implausible value, no time, no value)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _fx_index AS SELECT * FROM _fx_cohort WHERE included")
+    # sno: a small integer per index stay, so the measurement family groups and joins on integers.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _fx_index AS "
+        "SELECT *, (row_number() OVER ())::INTEGER AS sno FROM _fx_cohort WHERE included"
+    )
     dropped = _observations(con, spec)
     _measurement_features(con, spec)
     _comorbidity_features(con)
@@ -50,10 +54,29 @@ def build_matrix(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str,
     return dropped
 
 
+DISCHARGE_LABS = ("hemoglobin", "sodium")  # the stay's last values, for the HOSPITAL score
+
+
+def _reach(spec: FeatureSpec) -> tuple[str, str]:
+    """SQL bounds (earliest time, latest availability) over ``_fx_index`` alias ``i`` of every observation a
+    stay's windows or discharge labs can use."""
+    starts = ["i.admission_h"] + [f"i.index_h + ({float(w.start_h)})" for w in spec.windows if w.start_h is not None]
+    latest_end = max([0.0] + [float(w.end_h) for w in spec.windows])
+    return f"least({', '.join(starts)})", f"i.index_h + ({latest_end})"
+
+
 def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str, dict[str, int]]:
-    """``_fx_obs(patient_id, measure, t, avail, value)``: usable values in canonical units."""
-    loinc = [r for r in measurements.loinc_rows() if r[1] in spec.measurements]
-    units = [r for r in measurements.unit_rows() if r[0] in spec.measurements]
+    """``_fx_obs(patient_id, m, t, avail, value)``: usable values in canonical units, ``m`` the measurement's
+    position in ``spec.measurements``. Only values some index stay's windows can reach are kept (the join with
+    every stay is the costly step); every value not used is counted, wherever it lies."""
+    keys = list(spec.measurements)
+    loinc = [(code, keys.index(key)) for code, key in measurements.loinc_rows() if key in keys]
+    units = [(keys.index(r[0]), *r[1:]) for r in measurements.unit_rows() if r[0] in keys]
+    earliest, latest = _reach(spec)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_obs_reach AS
+        SELECT i.patient_id, min({earliest}) AS lo, max({latest}) AS hi FROM _fx_index i GROUP BY i.patient_id"""
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_obs_all AS
         WITH raw AS (
@@ -65,42 +88,44 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
             UNION ALL
             SELECT patient_id, code, value_quantity, value_unit, effective_datetime_offset_h, NULL
             FROM _fx_src_observation_component WHERE code_system = {sql_literal(LOINC)}
+        ), converted AS (
+            SELECT r.patient_id, l.m, r.t, greatest(r.t, r.issued) AS avail, r.v * u.scale + u.shift AS value,
+                   CASE WHEN r.t IS NULL THEN 'no_time' WHEN r.v IS NULL THEN 'no_value' WHEN u.m IS NULL THEN 'unit'
+                        WHEN NOT (r.v * u.scale + u.shift BETWEEN u.lo AND u.hi) THEN 'implausible' END AS problem
+            FROM raw r
+            JOIN {_values(loinc, "l", "code, m")} ON l.code = r.code
+            LEFT JOIN {_values(units, "u", "m, unit, scale, shift, lo, hi")} ON u.m = l.m AND u.unit = lower(r.unit)
+            WHERE r.patient_id IS NOT NULL
         )
-        SELECT r.patient_id, l.measure, r.t, greatest(r.t, r.issued) AS avail,
-               r.v * u.scale + u.shift AS value,
-               CASE WHEN r.t IS NULL THEN 'no_time' WHEN r.v IS NULL THEN 'no_value' WHEN u.measure IS NULL THEN 'unit'
-                    WHEN NOT (r.v * u.scale + u.shift BETWEEN u.lo AND u.hi) THEN 'implausible' END AS problem
-        FROM raw r
-        JOIN {_values(loinc, "l", "code, measure")} ON l.code = r.code
-        LEFT JOIN {_values(units, "u", "measure, unit, scale, shift, lo, hi")}
-            ON u.measure = l.measure AND u.unit = lower(r.unit)
-        WHERE r.patient_id IS NOT NULL"""
+        SELECT c.* FROM converted c LEFT JOIN _fx_obs_reach b USING (patient_id)
+        WHERE c.problem IS NOT NULL OR (c.t >= b.lo AND c.avail <= b.hi)"""
     )
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW _fx_obs AS SELECT patient_id, measure, t, avail, value FROM _fx_obs_all "
+        "CREATE OR REPLACE TEMP VIEW _fx_obs AS SELECT patient_id, m, t, avail, value FROM _fx_obs_all "
         "WHERE problem IS NULL"
     )
+    counts = con.execute(
+        "SELECT m, problem, count(*) FROM _fx_obs_all WHERE problem IS NOT NULL GROUP BY ALL"
+    ).fetchall()
     dropped: dict[str, dict[str, int]] = {}
-    for measure, problem, n in con.execute(
-        "SELECT measure, problem, count(*) FROM _fx_obs_all WHERE problem IS NOT NULL GROUP BY ALL ORDER BY ALL"
-    ).fetchall():
+    for measure, problem, n in sorted((keys[m], problem, n) for m, problem, n in counts):
         dropped.setdefault(measure, {})[problem] = n
     return dropped
 
 
 def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
-    """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness; and
-    ``_fx_f_discharge_labs`` (the stay's last hemoglobin and sodium, for the HOSPITAL score)."""
-    # One pass over each stay's observations computes every window (FILTER per window), then one PIVOT on the
-    # measurement. Sums are exact (integers: values in millionths, minutes before discharge, summed as HUGEINT),
-    # so means and slopes do not depend on the order rows are added in: the same data gives the same bits run
-    # after run, and the leakage gate can compare exactly. Plausible values keep the products within BIGINT.
-    aggregates, earliest, latest_end = [], [], []
+    """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness, and the stay's last
+    hemoglobin and sodium (``discharge_*``, for the HOSPITAL score)."""
+    # One pass over each stay's observations computes every window (FILTER per window) per (stay, measurement),
+    # already rounded; then one LEFT JOIN per measurement makes it wide (far faster than PIVOT here). Sums are
+    # exact (integers: values in millionths, minutes before discharge, summed as HUGEINT), so means and slopes
+    # do not depend on the order rows are added in: the same data gives the same bits run after run, and the
+    # leakage gate can compare exactly. Plausible values keep the products within BIGINT.
+    keys = list(spec.measurements)
+    aggregates = []
     for w in spec.windows:
-        start = "i.admission_h" if w.start_h is None else f"i.index_h + ({float(w.start_h)})"
-        earliest.append(start)
-        latest_end.append(float(w.end_h))
-        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start.replace('i.', '')})"
+        start = "admission_h" if w.start_h is None else f"index_h + ({float(w.start_h)})"
+        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start})"
         n = f"count(*) {inside}"
         stats = {
             "latest": f"arg_max(value, [t, value]) {inside}",
@@ -112,57 +137,42 @@ def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> 
                 / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
                 * 1440 / 1e6 END""",
         }
-        aggregates += [f"{stats[stat]} AS {sql_name(f'{w.name}_{stat}')}" for stat in spec.stats]
-        aggregates.append(f"{n} AS {sql_name(f'{w.name}_n')}")
+        aggregates += [f"round({stats[stat]}, 4) AS {sql_name(f'{w.name}_{stat}')}" for stat in spec.stats]
+        aggregates.append(f"({n} = 0)::INTEGER AS {sql_name(f'{w.name}_missing')}")
+    labs = [keys.index(k) for k in DISCHARGE_LABS if k in keys]
+    if labs:
+        aggregates.append(
+            f"arg_max(value, [t, value]) FILTER (WHERE m IN ({', '.join(map(str, labs))}) AND avail <= index_h "
+            "AND t >= admission_h) AS discharge_value"
+        )
+    earliest, latest = _reach(spec)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
-        SELECT stay_id, measure, {", ".join(aggregates)}
+        SELECT sno, m, {", ".join(aggregates)}
         FROM (
-            SELECT i.stay_id, i.index_h, i.admission_h, o.measure, o.t, o.avail, o.value,
+            SELECT i.sno, i.index_h, i.admission_h, o.m, o.t, o.avail, o.value,
                    round(o.value * 1e6)::BIGINT AS v, round((o.t - i.index_h) * 60)::BIGINT AS x
             FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
-            WHERE o.avail <= i.index_h + ({max(latest_end)}) AND o.t >= least({", ".join(earliest)}))
-        GROUP BY stay_id, measure"""
+            WHERE o.avail <= {latest} AND o.t >= {earliest})
+        GROUP BY sno, m"""
     )
-    # Long to wide with DuckDB's PIVOT on (measurement, window) pairs, one column per statistic (PIVOT is far
-    # slower with many value columns); the IN list fixes the columns even when a batch lacks a measurement.
-    stats = (*spec.stats, "n")
-    per_window = " UNION ALL ".join(
-        f"SELECT stay_id, measure || {sql_literal('_' + w.name)} AS pair, "
-        + ", ".join(f"{sql_name(f'{w.name}_{stat}')} AS {stat}" for stat in stats)
-        + " FROM _fx_meas_long"
-        for w in spec.windows
-    )
-    pairs = [f"{key}_{w.name}" for key in spec.measurements for w in spec.windows]
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_wide AS
-        PIVOT ({per_window}) ON pair IN ({", ".join(sql_literal(p) for p in pairs)})
-        USING {", ".join(f"any_value({stat}) AS {stat}" for stat in stats)} GROUP BY stay_id"""
-    )
-    selects = []
-    for key in spec.measurements:
+    selects, joins = [], []
+    for m, key in enumerate(keys):
+        alias = f"m{m}"
+        joins.append(f"LEFT JOIN _fx_meas_long {alias} ON {alias}.sno = i.sno AND {alias}.m = {m}")
         for w in spec.windows:
             pair = f"{key}_{w.name}"
-            selects += [
-                f"round(w.{sql_name(f'{pair}_{stat}')}, 4) AS {sql_name(f'{pair}_{stat}')}" for stat in spec.stats
-            ]
-            selects.append(f"(coalesce(w.{sql_name(pair + '_n')}, 0) = 0)::INTEGER AS {sql_name(pair + '_missing')}")
+            for stat in spec.stats:
+                selects.append(f"{alias}.{sql_name(f'{w.name}_{stat}')} AS {sql_name(f'{pair}_{stat}')}")
+            selects.append(f"coalesce({alias}.{sql_name(f'{w.name}_missing')}, 1) AS {sql_name(pair + '_missing')}")
+    for key in DISCHARGE_LABS:
+        value = f"m{keys.index(key)}.discharge_value" if key in keys else "NULL::DOUBLE"
+        selects.append(f"{value} AS discharge_{key}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, "
-        + ", ".join(selects)
-        + " FROM _fx_index i LEFT JOIN _fx_meas_wide w USING (stay_id)"
+        f"CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, {', '.join(selects)} FROM _fx_index i "
+        + " ".join(joins)
     )
-    con.execute("DROP TABLE _fx_meas_wide")
     con.execute("DROP TABLE _fx_meas_long")
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _fx_f_discharge_labs AS
-        SELECT i.stay_id,
-               arg_max(o.value, [o.t, o.value]) FILTER (WHERE o.measure = 'hemoglobin') AS discharge_hemoglobin,
-               arg_max(o.value, [o.t, o.value]) FILTER (WHERE o.measure = 'sodium') AS discharge_sodium
-        FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
-        WHERE o.measure IN ('hemoglobin', 'sodium') AND o.avail <= i.index_h AND o.t >= i.admission_h
-        GROUP BY i.stay_id"""
-    )
 
 
 def _comorbidity_features(con: duckdb.DuckDBPyConnection) -> None:
@@ -346,9 +356,8 @@ def _assemble(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
         f"""CREATE OR REPLACE TEMP TABLE _fx_matrix AS
         SELECT {", ".join(selects)}
         FROM _fx_index i
-        JOIN _fx_f_meas USING (stay_id) JOIN _fx_f_cm cm USING (stay_id) JOIN _fx_f_util u USING (stay_id)
+        JOIN _fx_f_meas dl USING (stay_id) JOIN _fx_f_cm cm USING (stay_id) JOIN _fx_f_util u USING (stay_id)
         JOIN _fx_f_med USING (stay_id) JOIN _fx_f_proc pr USING (stay_id)
-        LEFT JOIN _fx_f_discharge_labs dl USING (stay_id)
         JOIN _fx_pid px ON px.pid = i.patient_id
         ORDER BY px.patient_id, i.index_h, i.stay_id"""
     )
