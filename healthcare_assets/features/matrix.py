@@ -116,39 +116,15 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
 def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
     """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness, and the stay's last
     hemoglobin and sodium (``discharge_*``, for the HOSPITAL score)."""
-    # One pass over each stay's observations computes every window (FILTER per window) per (stay, measurement),
-    # already rounded; then one LEFT JOIN per measurement makes it wide (far faster than PIVOT here). Sums are
-    # exact (integers: values in millionths, minutes before discharge, summed as HUGEINT), so means and slopes
-    # do not depend on the order rows are added in: the same data gives the same bits run after run, and the
-    # leakage gate can compare exactly. Plausible values keep the products within BIGINT.
+    # Per (stay, measurement): one pass over the stay's observations computes every window (FILTER per window),
+    # already rounded; the latest values are looked up after it; then one LEFT JOIN per measurement makes it wide
+    # (far faster than PIVOT here).
     keys = list(spec.measurements)
-    aggregates = []
-    for w in spec.windows:
-        start = "admission_h" if w.start_h is None else f"index_h + ({float(w.start_h)})"
-        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start})"
-        n = f"count(*) {inside}"
-        stats = {
-            "latest": f"arg_max(value, [t, value]) {inside}",
-            "min": f"min(value) {inside}",
-            "max": f"max(value) {inside}",
-            "mean": f"sum(v) {inside}::DOUBLE / {n} / 1e6",
-            "trend": f"""CASE WHEN {n} >= {int(spec.trend_min_values)} THEN
-                ({n} * sum(x * v) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(v) {inside}::DOUBLE)
-                / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
-                * 1440 / 1e6 END""",
-        }
-        aggregates += [f"round({stats[stat]}, 4) AS {sql_name(f'{w.name}_{stat}')}" for stat in spec.stats]
-        aggregates.append(f"({n} = 0)::INTEGER AS {sql_name(f'{w.name}_missing')}")
     labs = [keys.index(k) for k in DISCHARGE_LABS if k in keys]
-    if labs:
-        aggregates.append(
-            f"arg_max(value, [t, value]) FILTER (WHERE m IN ({', '.join(map(str, labs))}) AND avail <= index_h "
-            "AND t >= admission_h) AS discharge_value"
-        )
     earliest, latest = _reach(spec)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
-        SELECT sno, m, {", ".join(aggregates)}
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_agg AS
+        SELECT sno, m, {", ".join(_window_aggregates(spec, labs))}
         FROM (
             SELECT i.sno, i.index_h, i.admission_h, o.m, o.t, o.avail, o.value,
                    round(o.value * 1e6)::BIGINT AS v, round((o.t - i.index_h) * 60)::BIGINT AS x
@@ -156,6 +132,89 @@ def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> 
             WHERE o.avail <= {latest} AND o.t >= {earliest})
         GROUP BY sno, m"""
     )
+    _latest_values(con, spec, labs)
+    con.execute("DROP TABLE _fx_meas_agg")
+    _wide_measurements(con, spec)
+    con.execute("DROP TABLE _fx_meas_long")
+
+
+def _window_aggregates(spec: FeatureSpec, labs: list[int]) -> list[str]:
+    """The aggregates of ``_fx_meas_agg``: every statistic but ``latest`` per window, the time of the latest value
+    (``<window>_tmax``, ``discharge_tmax``) and missingness. Sums are exact (integers: values in millionths,
+    minutes before discharge, summed as HUGEINT), so means and slopes do not depend on the order rows are added
+    in: the same data gives the same bits run after run, and the leakage gate can compare exactly. Plausible
+    values keep the products within BIGINT."""
+    aggregates = []
+    for w in spec.windows:
+        start = "admission_h" if w.start_h is None else f"index_h + ({float(w.start_h)})"
+        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start})"
+        n = f"count(*) {inside}"
+        stats = {
+            "latest": f"max(t) {inside}",
+            "min": f"round(min(value) {inside}, 4)",
+            "max": f"round(max(value) {inside}, 4)",
+            "mean": f"round(sum(v) {inside}::DOUBLE / {n} / 1e6, 4)",
+            "trend": f"""round(CASE WHEN {n} >= {int(spec.trend_min_values)} THEN
+                ({n} * sum(x * v) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(v) {inside}::DOUBLE)
+                / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
+                * 1440 / 1e6 END, 4)""",
+        }
+        for stat in spec.stats:
+            aggregates.append(
+                f"{stats[stat]} AS {sql_name(f'{w.name}_tmax' if stat == 'latest' else f'{w.name}_{stat}')}"
+            )
+        aggregates.append(f"({n} = 0)::INTEGER AS {sql_name(f'{w.name}_missing')}")
+    if labs:
+        aggregates.append(
+            f"max(t) FILTER (WHERE m IN ({', '.join(map(str, labs))}) AND avail <= index_h AND t >= admission_h) "
+            "AS discharge_tmax"
+        )
+    return aggregates
+
+
+def _latest_values(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, labs: list[int]) -> None:
+    """``_fx_meas_long``: ``_fx_meas_agg`` with each latest value (``<window>_latest``, ``discharge_value``).
+
+    The latest value of a window is its largest value at its latest time (what ``arg_max(value, [t, value])``
+    gives, exactly): found by looking up the rows at that time rather than by a list-keyed arg_max over every
+    row, which was the costliest aggregate. A row at the latest time is in the window when it was available by
+    the window's end (its time is at or after the window's start, being the latest)."""
+    targets = []  # (column, its time column in _fx_meas_agg, availability limit)
+    if "latest" in spec.stats:
+        for w in spec.windows:
+            targets.append((f"{w.name}_latest", f"{w.name}_tmax", f"i.index_h + ({float(w.end_h)})"))
+    if labs:
+        targets.append(("discharge_value", "discharge_tmax", "i.index_h"))
+    if not targets:
+        con.execute("CREATE OR REPLACE TEMP TABLE _fx_meas_long AS SELECT * FROM _fx_meas_agg")
+        return
+    wanted = " UNION ALL ".join(
+        f"SELECT a.sno, a.m, i.patient_id, {k} AS k, a.{sql_name(tmax)} AS t, {limit} AS limit_h "
+        f"FROM _fx_meas_agg a JOIN _fx_index i USING (sno) WHERE a.{sql_name(tmax)} IS NOT NULL"
+        for k, (_, tmax, limit) in enumerate(targets)
+    )
+    found = ", ".join(
+        f"max(o.value) FILTER (WHERE w.k = {k}) AS {sql_name(column)}"
+        if column == "discharge_value"
+        else f"round(max(o.value) FILTER (WHERE w.k = {k}), 4) AS {sql_name(column)}"
+        for k, (column, _, _) in enumerate(targets)
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
+        WITH wanted AS ({wanted}),
+        found AS (
+            SELECT w.sno, w.m, {found}
+            FROM wanted w JOIN _fx_obs o ON o.patient_id = w.patient_id AND o.m = w.m AND o.t = w.t
+            WHERE o.avail <= w.limit_h
+            GROUP BY w.sno, w.m
+        )
+        SELECT * FROM _fx_meas_agg a LEFT JOIN found f USING (sno, m)"""
+    )
+
+
+def _wide_measurements(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
+    """``_fx_f_meas`` from ``_fx_meas_long``: one LEFT JOIN per measurement."""
+    keys = list(spec.measurements)
     selects, joins = [], []
     for m, key in enumerate(keys):
         alias = f"m{m}"
@@ -172,7 +231,6 @@ def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> 
         f"CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, {', '.join(selects)} FROM _fx_index i "
         + " ".join(joins)
     )
-    con.execute("DROP TABLE _fx_meas_long")
 
 
 def _comorbidity_features(con: duckdb.DuckDBPyConnection) -> None:
