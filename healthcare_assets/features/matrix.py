@@ -72,6 +72,11 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
     keys = list(spec.measurements)
     loinc = [(code, keys.index(key)) for code, key in measurements.loinc_rows() if key in keys]
     units = [(keys.index(r[0]), *r[1:]) for r in measurements.unit_rows() if r[0] in keys]
+    # The literals are DECIMALs: cast to DOUBLE once here, not for every value (the same cast either way).
+    conversions = (
+        "(SELECT m, unit, scale::DOUBLE AS scale, shift::DOUBLE AS shift, lo::DOUBLE AS lo, hi::DOUBLE AS hi "
+        f"FROM {_values(units, 'v', 'm, unit, scale, shift, lo, hi')}) AS u"
+    )
     earliest, latest = _reach(spec)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_obs_reach AS
@@ -94,7 +99,7 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
                         WHEN NOT (r.v * u.scale + u.shift BETWEEN u.lo AND u.hi) THEN 'implausible' END AS problem
             FROM raw r
             JOIN {_values(loinc, "l", "code, m")} ON l.code = r.code
-            LEFT JOIN {_values(units, "u", "m, unit, scale, shift, lo, hi")} ON u.m = l.m AND u.unit = lower(r.unit)
+            LEFT JOIN {conversions} ON u.m = l.m AND u.unit = lower(r.unit)
             WHERE r.patient_id IS NOT NULL
         )
         SELECT c.* FROM converted c LEFT JOIN _fx_obs_reach b USING (patient_id)
