@@ -51,6 +51,10 @@ def build_matrix(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str,
     _medication_features(con, spec)
     _procedure_features(con)
     _assemble(con, spec)
+    for view in ("_fx_f_meas", "_fx_meas_long"):
+        con.execute(f"DROP VIEW {view}")
+    con.execute("DROP TABLE IF EXISTS _fx_meas_latest")
+    con.execute("DROP TABLE _fx_meas_agg")
     return dropped
 
 
@@ -119,11 +123,11 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
 
 
 def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
-    """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness, and the stay's last
-    hemoglobin and sodium (``discharge_*``, for the HOSPITAL score)."""
+    """``_fx_f_meas`` (a view, read once by ``_assemble``): one column per measurement x window x statistic, plus
+    missingness, and the stay's last hemoglobin and sodium (``discharge_*``, for the HOSPITAL score)."""
     # Per (stay, measurement): one pass over the stay's observations computes every window (FILTER per window),
     # already rounded; the latest values are looked up after it; then one LEFT JOIN per measurement makes it wide
-    # (far faster than PIVOT here).
+    # (far faster than PIVOT here). Views where a result is read once: the wide copy is not materialized.
     keys = list(spec.measurements)
     labs = [keys.index(k) for k in DISCHARGE_LABS if k in keys]
     earliest, latest = _reach(spec)
@@ -138,9 +142,7 @@ def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> 
         GROUP BY sno, m"""
     )
     _latest_values(con, spec, labs)
-    con.execute("DROP TABLE _fx_meas_agg")
     _wide_measurements(con, spec)
-    con.execute("DROP TABLE _fx_meas_long")
 
 
 def _window_aggregates(spec: FeatureSpec, labs: list[int]) -> list[str]:
@@ -178,7 +180,8 @@ def _window_aggregates(spec: FeatureSpec, labs: list[int]) -> list[str]:
 
 
 def _latest_values(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, labs: list[int]) -> None:
-    """``_fx_meas_long``: ``_fx_meas_agg`` with each latest value (``<window>_latest``, ``discharge_value``).
+    """``_fx_meas_long`` (view): ``_fx_meas_agg`` with each latest value (``<window>_latest``,
+    ``discharge_value``, from the table ``_fx_meas_latest``).
 
     The latest value of a window is its largest value at its latest time (what ``arg_max(value, [t, value])``
     gives, exactly): found by looking up the rows at that time rather than by a list-keyed arg_max over every
@@ -191,7 +194,7 @@ def _latest_values(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, labs: list
     if labs:
         targets.append(("discharge_value", "discharge_tmax", "i.index_h"))
     if not targets:
-        con.execute("CREATE OR REPLACE TEMP TABLE _fx_meas_long AS SELECT * FROM _fx_meas_agg")
+        con.execute("CREATE OR REPLACE TEMP VIEW _fx_meas_long AS SELECT * FROM _fx_meas_agg")
         return
     wanted = " UNION ALL ".join(
         f"SELECT a.sno, a.m, i.patient_id, {k} AS k, a.{sql_name(tmax)} AS t, {limit} AS limit_h "
@@ -205,15 +208,16 @@ def _latest_values(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, labs: list
         for k, (column, _, _) in enumerate(targets)
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
-        WITH wanted AS ({wanted}),
-        found AS (
-            SELECT w.sno, w.m, {found}
-            FROM wanted w JOIN _fx_obs o ON o.patient_id = w.patient_id AND o.m = w.m AND o.t = w.t
-            WHERE o.avail <= w.limit_h
-            GROUP BY w.sno, w.m
-        )
-        SELECT * FROM _fx_meas_agg a LEFT JOIN found f USING (sno, m)"""
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_latest AS
+        WITH wanted AS ({wanted})
+        SELECT w.sno, w.m, {found}
+        FROM wanted w JOIN _fx_obs o ON o.patient_id = w.patient_id AND o.m = w.m AND o.t = w.t
+        WHERE o.avail <= w.limit_h
+        GROUP BY w.sno, w.m"""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _fx_meas_long AS "
+        "SELECT * FROM _fx_meas_agg a LEFT JOIN _fx_meas_latest f USING (sno, m)"
     )
 
 
@@ -233,7 +237,7 @@ def _wide_measurements(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> Non
         value = f"m{keys.index(key)}.discharge_value" if key in keys else "NULL::DOUBLE"
         selects.append(f"{value} AS discharge_{key}")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, {', '.join(selects)} FROM _fx_index i "
+        f"CREATE OR REPLACE TEMP VIEW _fx_f_meas AS SELECT i.stay_id, {', '.join(selects)} FROM _fx_index i "
         + " ".join(joins)
     )
 
