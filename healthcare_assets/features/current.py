@@ -83,6 +83,10 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }  # fmt: skip
+# Columns a source must have that are not copied: the observation tables' key serves only to find current rows
+# (and these are the largest tables); nothing after loading reads it.
+NOT_COPIED = {"observation": ("observation_id",), "observation_component": ("observation_id",)}
+BATCH_COPIED = ("encounter",)  # the tables whose batch_id is read after loading (a stay's batch)
 
 
 class FeatureInputError(RuntimeError):
@@ -100,13 +104,16 @@ def current_rows_sql(
     latest batch that holds it (all of them: an observation's components travel together). Needs the
     ``_fx_batch_order(batch_id, seq)`` table (``register_batch_order``) when ``dedupe``."""
     key = quote_ident(SOURCES[table][0])
-    wanted = ", ".join(quote_ident(c) for c in (columns or SOURCES[table][1])) + ", batch_id"
     if not dedupe:
+        wanted = ", ".join(quote_ident(c) for c in (columns or SOURCES[table][1])) + ", batch_id"
         return f"SELECT {wanted} FROM {source_table(source, table)}"
-    return f"""SELECT {wanted} FROM (
-                   SELECT t.*, o.seq AS _seq, max(o.seq) OVER (PARTITION BY t.{key}) AS _latest
-                   FROM {source_table(source, table)} t JOIN {ORDER_TABLE} o USING (batch_id))
-               WHERE _seq = _latest"""
+    # Each key's latest batch by GROUP BY and a semi-join: about twice as fast as a window over every row.
+    wanted = ", ".join(f"t.{quote_ident(c)}" for c in (columns or SOURCES[table][1])) + ", t.batch_id"
+    return f"""SELECT {wanted} FROM {source_table(source, table)} t JOIN {ORDER_TABLE} o USING (batch_id)
+               SEMI JOIN (SELECT s.{key}, max(so.seq) AS latest
+                          FROM {source_table(source, table)} s JOIN {ORDER_TABLE} so USING (batch_id)
+                          GROUP BY s.{key}) m
+                   ON m.{key} IS NOT DISTINCT FROM t.{key} AND m.latest = o.seq"""
 
 
 def _existing_columns(con: duckdb.DuckDBPyConnection, source: str, table: str) -> set[str] | None:
@@ -151,7 +158,9 @@ def load_current(
     batches = register_batch_order(con, source, batch_order)
     dedupe = batches > 1
     counts: dict[str, int] = {}
-    _load_table(con, source, "encounter", "_fx_cur_encounter", dedupe)
+    # Current encounters are read twice (patients, then their rows): worth a copy only when finding them is work.
+    kind = "TABLE" if dedupe else "VIEW"
+    _load_table(con, source, "encounter", "_fx_cur_encounter", dedupe, kind=kind)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_pid AS
         SELECT patient_id, (row_number() OVER (ORDER BY patient_id))::INTEGER AS pid
@@ -163,7 +172,7 @@ def load_current(
         source_sql = "_fx_cur_encounter" if table == "encounter" else None
         _load_table(con, source if wanted else None, table, f"_fx_src_{table}", dedupe, source_sql, renumber=True)
         counts[table] = con.execute(f"SELECT count(*) FROM _fx_src_{table}").fetchall()[0][0]
-    con.execute("DROP TABLE _fx_cur_encounter")
+    con.execute(f"DROP {kind} _fx_cur_encounter")
     _first_batches(con, source, dedupe)
     return counts
 
@@ -180,19 +189,23 @@ def _load_table(
     dedupe: bool,
     from_table: str | None = None,
     renumber: bool = False,
+    kind: str = "TABLE",
 ) -> None:
-    """``target`` := the current rows of ``deidentified_<table>`` (observations: only the codes the features
-    read; ``renumber``: only loaded patients, ``patient_id`` as their number); empty when ``source`` is None or
-    lacks the table."""
+    """``target`` (a temp TABLE or VIEW) := the current rows of ``deidentified_<table>`` (observations: only
+    the codes the features read; ``renumber``: only loaded patients, ``patient_id`` as their number, and only the
+    columns read after loading); empty when ``source`` is None or lacks the table."""
     columns = SOURCES[table][1]
+    copied = {c: t for c, t in columns.items() if not (renumber and c in NOT_COPIED.get(table, ()))}
+    batch = not renumber or table in BATCH_COPIED
     present = _existing_columns(con, source, table) if source is not None else None
     name = quote_ident(target)
     if present is None and from_table is None:
         empty = ", ".join(
-            f"NULL::{'INTEGER' if renumber and c == 'patient_id' else kind} AS {quote_ident(c)}"
-            for c, kind in columns.items()
+            f"NULL::{'INTEGER' if renumber and c == 'patient_id' else dtype} AS {quote_ident(c)}"
+            for c, dtype in copied.items()
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {empty}, NULL::VARCHAR AS batch_id LIMIT 0")
+        empty += ", NULL::VARCHAR AS batch_id" if batch else ""
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT {empty} LIMIT 0")
         return
     if from_table is None:
         missing = [c for c in columns if c not in present]
@@ -206,11 +219,13 @@ def _load_table(
     if table in ("observation", "observation_component"):
         where = f" WHERE t.code IN {_in([code for code, _ in measurements.loinc_rows()])}"
     if renumber:
-        others = ", ".join(f"t.{quote_ident(c)}" for c in columns if c != "patient_id")
-        sql = f"SELECT p.pid AS patient_id, {others}, t.batch_id FROM {from_table} t JOIN _fx_pid p USING (patient_id)"
+        others = ", ".join(f"t.{quote_ident(c)}" for c in copied if c != "patient_id") + (
+            ", t.batch_id" if batch else ""
+        )
+        sql = f"SELECT p.pid AS patient_id, {others} FROM {from_table} t JOIN _fx_pid p USING (patient_id)"
     else:
         sql = f"SELECT * FROM {from_table} t"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}{where}")
+    con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}{where}")
 
 
 def _first_batches(con: duckdb.DuckDBPyConnection, source: str, dedupe: bool) -> None:

@@ -59,6 +59,8 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
     def key(column: str, alias: str) -> str:
         return f"k.stay_id || ':' || {alias}.{column}"
 
+    numbered = "k.stay_id || ':' || row_number() OVER ()"  # observation ids are not loaded (nothing reads them)
+
     return {
         "patient": f"""SELECT {pid}, p.gender,
                    coalesce(p.deceased_datetime_offset_h <= k.index_h, false) AS deceased,
@@ -81,13 +83,13 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
             LEFT JOIN _fx_src_encounter e ON e.encounter_id = c.encounter_id
             WHERE coalesce(c.recorded_date_offset_h, e.period_start_offset_h, c.onset_datetime_offset_h)
                   <= k.index_h""",
-        "observation": f"""SELECT {key("observation_id", "o")} AS observation_id, {pid}, o.status, o.code,
+        "observation": f"""SELECT {numbered} AS observation_id, {pid}, o.status, o.code,
                    o.code_system, o.value_quantity, o.value_unit, o.effective_datetime_offset_h,
                    o.effective_period_start_offset_h, o.issued_offset_h, {batch}
             {join} _fx_src_observation o ON o.patient_id = k.pid
             WHERE greatest(coalesce(o.effective_datetime_offset_h, o.effective_period_start_offset_h),
                            o.issued_offset_h) <= k.index_h""",
-        "observation_component": f"""SELECT {key("observation_id", "o")} AS observation_id, {pid}, o.code,
+        "observation_component": f"""SELECT {numbered} AS observation_id, {pid}, o.code,
                    o.code_system, o.value_quantity, o.value_unit, o.effective_datetime_offset_h, {batch}
             {join} _fx_src_observation_component o ON o.patient_id = k.pid
             WHERE o.effective_datetime_offset_h <= k.index_h""",

@@ -39,7 +39,11 @@ def _values(rows: list[tuple], alias: str, names: str) -> str:
 def build_matrix(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str, dict[str, int]]:
     """``_fx_matrix`` for the included stays of ``_fx_cohort``. Returns the observation values not used, per
     measurement and reason (unit not convertible, implausible value, no time, no value)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _fx_index AS SELECT * FROM _fx_cohort WHERE included")
+    # sno: a small integer per index stay, so the measurement family groups and joins on integers.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _fx_index AS "
+        "SELECT *, (row_number() OVER ())::INTEGER AS sno FROM _fx_cohort WHERE included"
+    )
     dropped = _observations(con, spec)
     _measurement_features(con, spec)
     _comorbidity_features(con)
@@ -47,13 +51,41 @@ def build_matrix(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str,
     _medication_features(con, spec)
     _procedure_features(con)
     _assemble(con, spec)
+    for view in ("_fx_f_meas", "_fx_meas_long"):
+        con.execute(f"DROP VIEW {view}")
+    con.execute("DROP TABLE IF EXISTS _fx_meas_latest")
+    con.execute("DROP TABLE _fx_meas_agg")
     return dropped
 
 
+DISCHARGE_LABS = ("hemoglobin", "sodium")  # the stay's last values, for the HOSPITAL score
+
+
+def _reach(spec: FeatureSpec) -> tuple[str, str]:
+    """SQL bounds (earliest time, latest availability) over ``_fx_index`` alias ``i`` of every observation a
+    stay's windows or discharge labs can use."""
+    starts = ["i.admission_h"] + [f"i.index_h + ({float(w.start_h)})" for w in spec.windows if w.start_h is not None]
+    latest_end = max([0.0] + [float(w.end_h) for w in spec.windows])
+    return f"least({', '.join(starts)})", f"i.index_h + ({latest_end})"
+
+
 def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str, dict[str, int]]:
-    """``_fx_obs(patient_id, measure, t, avail, value)``: usable values in canonical units."""
-    loinc = [r for r in measurements.loinc_rows() if r[1] in spec.measurements]
-    units = [r for r in measurements.unit_rows() if r[0] in spec.measurements]
+    """``_fx_obs(patient_id, m, t, avail, value)``: usable values in canonical units, ``m`` the measurement's
+    position in ``spec.measurements``. Only values some index stay's windows can reach are kept (the join with
+    every stay is the costly step); every value not used is counted, wherever it lies."""
+    keys = list(spec.measurements)
+    loinc = [(code, keys.index(key)) for code, key in measurements.loinc_rows() if key in keys]
+    units = [(keys.index(r[0]), *r[1:]) for r in measurements.unit_rows() if r[0] in keys]
+    # The literals are DECIMALs: cast to DOUBLE once here, not for every value (the same cast either way).
+    conversions = (
+        "(SELECT m, unit, scale::DOUBLE AS scale, shift::DOUBLE AS shift, lo::DOUBLE AS lo, hi::DOUBLE AS hi "
+        f"FROM {_values(units, 'v', 'm, unit, scale, shift, lo, hi')}) AS u"
+    )
+    earliest, latest = _reach(spec)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_obs_reach AS
+        SELECT i.patient_id, min({earliest}) AS lo, max({latest}) AS hi FROM _fx_index i GROUP BY i.patient_id"""
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _fx_obs_all AS
         WITH raw AS (
@@ -65,103 +97,148 @@ def _observations(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> dict[str
             UNION ALL
             SELECT patient_id, code, value_quantity, value_unit, effective_datetime_offset_h, NULL
             FROM _fx_src_observation_component WHERE code_system = {sql_literal(LOINC)}
+        ), converted AS (
+            SELECT r.patient_id, l.m, r.t, greatest(r.t, r.issued) AS avail, r.v * u.scale + u.shift AS value,
+                   CASE WHEN r.t IS NULL THEN 'no_time' WHEN r.v IS NULL THEN 'no_value' WHEN u.m IS NULL THEN 'unit'
+                        WHEN NOT (r.v * u.scale + u.shift BETWEEN u.lo AND u.hi) THEN 'implausible' END AS problem
+            FROM raw r
+            JOIN {_values(loinc, "l", "code, m")} ON l.code = r.code
+            LEFT JOIN {conversions} ON u.m = l.m AND u.unit = lower(r.unit)
+            WHERE r.patient_id IS NOT NULL
         )
-        SELECT r.patient_id, l.measure, r.t, greatest(r.t, r.issued) AS avail,
-               r.v * u.scale + u.shift AS value,
-               CASE WHEN r.t IS NULL THEN 'no_time' WHEN r.v IS NULL THEN 'no_value' WHEN u.measure IS NULL THEN 'unit'
-                    WHEN NOT (r.v * u.scale + u.shift BETWEEN u.lo AND u.hi) THEN 'implausible' END AS problem
-        FROM raw r
-        JOIN {_values(loinc, "l", "code, measure")} ON l.code = r.code
-        LEFT JOIN {_values(units, "u", "measure, unit, scale, shift, lo, hi")}
-            ON u.measure = l.measure AND u.unit = lower(r.unit)
-        WHERE r.patient_id IS NOT NULL"""
+        SELECT c.* FROM converted c LEFT JOIN _fx_obs_reach b USING (patient_id)
+        WHERE c.problem IS NOT NULL OR (c.t >= b.lo AND c.avail <= b.hi)"""
     )
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW _fx_obs AS SELECT patient_id, measure, t, avail, value FROM _fx_obs_all "
+        "CREATE OR REPLACE TEMP VIEW _fx_obs AS SELECT patient_id, m, t, avail, value FROM _fx_obs_all "
         "WHERE problem IS NULL"
     )
+    counts = con.execute(
+        "SELECT m, problem, count(*) FROM _fx_obs_all WHERE problem IS NOT NULL GROUP BY ALL"
+    ).fetchall()
     dropped: dict[str, dict[str, int]] = {}
-    for measure, problem, n in con.execute(
-        "SELECT measure, problem, count(*) FROM _fx_obs_all WHERE problem IS NOT NULL GROUP BY ALL ORDER BY ALL"
-    ).fetchall():
+    for measure, problem, n in sorted((keys[m], problem, n) for m, problem, n in counts):
         dropped.setdefault(measure, {})[problem] = n
     return dropped
 
 
 def _measurement_features(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
-    """``_fx_f_meas``: one column per measurement x window x statistic, plus missingness; and
-    ``_fx_f_discharge_labs`` (the stay's last hemoglobin and sodium, for the HOSPITAL score)."""
-    # One pass over each stay's observations computes every window (FILTER per window), then one PIVOT on the
-    # measurement. Sums are exact (integers: values in millionths, minutes before discharge, summed as HUGEINT),
-    # so means and slopes do not depend on the order rows are added in: the same data gives the same bits run
-    # after run, and the leakage gate can compare exactly. Plausible values keep the products within BIGINT.
-    aggregates, earliest, latest_end = [], [], []
-    for w in spec.windows:
-        start = "i.admission_h" if w.start_h is None else f"i.index_h + ({float(w.start_h)})"
-        earliest.append(start)
-        latest_end.append(float(w.end_h))
-        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start.replace('i.', '')})"
-        n = f"count(*) {inside}"
-        stats = {
-            "latest": f"arg_max(value, [t, value]) {inside}",
-            "min": f"min(value) {inside}",
-            "max": f"max(value) {inside}",
-            "mean": f"sum(v) {inside}::DOUBLE / {n} / 1e6",
-            "trend": f"""CASE WHEN {n} >= {int(spec.trend_min_values)} THEN
-                ({n} * sum(x * v) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(v) {inside}::DOUBLE)
-                / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
-                * 1440 / 1e6 END""",
-        }
-        aggregates += [f"{stats[stat]} AS {sql_name(f'{w.name}_{stat}')}" for stat in spec.stats]
-        aggregates.append(f"{n} AS {sql_name(f'{w.name}_n')}")
+    """``_fx_f_meas`` (a view, read once by ``_assemble``): one column per measurement x window x statistic, plus
+    missingness, and the stay's last hemoglobin and sodium (``discharge_*``, for the HOSPITAL score)."""
+    # Per (stay, measurement): one pass over the stay's observations computes every window (FILTER per window),
+    # already rounded; the latest values are looked up after it; then one LEFT JOIN per measurement makes it wide
+    # (far faster than PIVOT here). Views where a result is read once: the wide copy is not materialized.
+    keys = list(spec.measurements)
+    labs = [keys.index(k) for k in DISCHARGE_LABS if k in keys]
+    earliest, latest = _reach(spec)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_long AS
-        SELECT stay_id, measure, {", ".join(aggregates)}
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_agg AS
+        SELECT sno, m, {", ".join(_window_aggregates(spec, labs))}
         FROM (
-            SELECT i.stay_id, i.index_h, i.admission_h, o.measure, o.t, o.avail, o.value,
+            SELECT i.sno, i.index_h, i.admission_h, o.m, o.t, o.avail, o.value,
                    round(o.value * 1e6)::BIGINT AS v, round((o.t - i.index_h) * 60)::BIGINT AS x
             FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
-            WHERE o.avail <= i.index_h + ({max(latest_end)}) AND o.t >= least({", ".join(earliest)}))
-        GROUP BY stay_id, measure"""
+            WHERE o.avail <= {latest} AND o.t >= {earliest})
+        GROUP BY sno, m"""
     )
-    # Long to wide with DuckDB's PIVOT on (measurement, window) pairs, one column per statistic (PIVOT is far
-    # slower with many value columns); the IN list fixes the columns even when a batch lacks a measurement.
-    stats = (*spec.stats, "n")
-    per_window = " UNION ALL ".join(
-        f"SELECT stay_id, measure || {sql_literal('_' + w.name)} AS pair, "
-        + ", ".join(f"{sql_name(f'{w.name}_{stat}')} AS {stat}" for stat in stats)
-        + " FROM _fx_meas_long"
-        for w in spec.windows
+    _latest_values(con, spec, labs)
+    _wide_measurements(con, spec)
+
+
+def _window_aggregates(spec: FeatureSpec, labs: list[int]) -> list[str]:
+    """The aggregates of ``_fx_meas_agg``: every statistic but ``latest`` per window, the time of the latest value
+    (``<window>_tmax``, ``discharge_tmax``) and missingness. Sums are exact (integers: values in millionths,
+    minutes before discharge, summed as HUGEINT), so means and slopes do not depend on the order rows are added
+    in: the same data gives the same bits run after run, and the leakage gate can compare exactly. Plausible
+    values keep the products within BIGINT."""
+    aggregates = []
+    for w in spec.windows:
+        start = "admission_h" if w.start_h is None else f"index_h + ({float(w.start_h)})"
+        inside = f"FILTER (WHERE avail <= index_h + ({float(w.end_h)}) AND t >= {start})"
+        n = f"count(*) {inside}"
+        stats = {
+            "latest": f"max(t) {inside}",
+            "min": f"round(min(value) {inside}, 4)",
+            "max": f"round(max(value) {inside}, 4)",
+            "mean": f"round(sum(v) {inside}::DOUBLE / {n} / 1e6, 4)",
+            "trend": f"""round(CASE WHEN {n} >= {int(spec.trend_min_values)} THEN
+                ({n} * sum(x * v) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(v) {inside}::DOUBLE)
+                / nullif({n} * sum(x * x) {inside}::DOUBLE - sum(x) {inside}::DOUBLE * sum(x) {inside}::DOUBLE, 0)
+                * 1440 / 1e6 END, 4)""",
+        }
+        for stat in spec.stats:
+            aggregates.append(
+                f"{stats[stat]} AS {sql_name(f'{w.name}_tmax' if stat == 'latest' else f'{w.name}_{stat}')}"
+            )
+        aggregates.append(f"({n} = 0)::INTEGER AS {sql_name(f'{w.name}_missing')}")
+    if labs:
+        aggregates.append(
+            f"max(t) FILTER (WHERE m IN ({', '.join(map(str, labs))}) AND avail <= index_h AND t >= admission_h) "
+            "AS discharge_tmax"
+        )
+    return aggregates
+
+
+def _latest_values(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, labs: list[int]) -> None:
+    """``_fx_meas_long`` (view): ``_fx_meas_agg`` with each latest value (``<window>_latest``,
+    ``discharge_value``, from the table ``_fx_meas_latest``).
+
+    The latest value of a window is its largest value at its latest time (what ``arg_max(value, [t, value])``
+    gives, exactly): found by looking up the rows at that time rather than by a list-keyed arg_max over every
+    row, which was the costliest aggregate. A row at the latest time is in the window when it was available by
+    the window's end (its time is at or after the window's start, being the latest)."""
+    targets = []  # (column, its time column in _fx_meas_agg, availability limit)
+    if "latest" in spec.stats:
+        for w in spec.windows:
+            targets.append((f"{w.name}_latest", f"{w.name}_tmax", f"i.index_h + ({float(w.end_h)})"))
+    if labs:
+        targets.append(("discharge_value", "discharge_tmax", "i.index_h"))
+    if not targets:
+        con.execute("CREATE OR REPLACE TEMP VIEW _fx_meas_long AS SELECT * FROM _fx_meas_agg")
+        return
+    wanted = " UNION ALL ".join(
+        f"SELECT a.sno, a.m, i.patient_id, {k} AS k, a.{sql_name(tmax)} AS t, {limit} AS limit_h "
+        f"FROM _fx_meas_agg a JOIN _fx_index i USING (sno) WHERE a.{sql_name(tmax)} IS NOT NULL"
+        for k, (_, tmax, limit) in enumerate(targets)
     )
-    pairs = [f"{key}_{w.name}" for key in spec.measurements for w in spec.windows]
+    found = ", ".join(
+        f"max(o.value) FILTER (WHERE w.k = {k}) AS {sql_name(column)}"
+        if column == "discharge_value"
+        else f"round(max(o.value) FILTER (WHERE w.k = {k}), 4) AS {sql_name(column)}"
+        for k, (column, _, _) in enumerate(targets)
+    )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_wide AS
-        PIVOT ({per_window}) ON pair IN ({", ".join(sql_literal(p) for p in pairs)})
-        USING {", ".join(f"any_value({stat}) AS {stat}" for stat in stats)} GROUP BY stay_id"""
+        f"""CREATE OR REPLACE TEMP TABLE _fx_meas_latest AS
+        WITH wanted AS ({wanted})
+        SELECT w.sno, w.m, {found}
+        FROM wanted w JOIN _fx_obs o ON o.patient_id = w.patient_id AND o.m = w.m AND o.t = w.t
+        WHERE o.avail <= w.limit_h
+        GROUP BY w.sno, w.m"""
     )
-    selects = []
-    for key in spec.measurements:
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW _fx_meas_long AS "
+        "SELECT * FROM _fx_meas_agg a LEFT JOIN _fx_meas_latest f USING (sno, m)"
+    )
+
+
+def _wide_measurements(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
+    """``_fx_f_meas`` from ``_fx_meas_long``: one LEFT JOIN per measurement."""
+    keys = list(spec.measurements)
+    selects, joins = [], []
+    for m, key in enumerate(keys):
+        alias = f"m{m}"
+        joins.append(f"LEFT JOIN _fx_meas_long {alias} ON {alias}.sno = i.sno AND {alias}.m = {m}")
         for w in spec.windows:
             pair = f"{key}_{w.name}"
-            selects += [
-                f"round(w.{sql_name(f'{pair}_{stat}')}, 4) AS {sql_name(f'{pair}_{stat}')}" for stat in spec.stats
-            ]
-            selects.append(f"(coalesce(w.{sql_name(pair + '_n')}, 0) = 0)::INTEGER AS {sql_name(pair + '_missing')}")
+            for stat in spec.stats:
+                selects.append(f"{alias}.{sql_name(f'{w.name}_{stat}')} AS {sql_name(f'{pair}_{stat}')}")
+            selects.append(f"coalesce({alias}.{sql_name(f'{w.name}_missing')}, 1) AS {sql_name(pair + '_missing')}")
+    for key in DISCHARGE_LABS:
+        value = f"m{keys.index(key)}.discharge_value" if key in keys else "NULL::DOUBLE"
+        selects.append(f"{value} AS discharge_{key}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _fx_f_meas AS SELECT i.stay_id, "
-        + ", ".join(selects)
-        + " FROM _fx_index i LEFT JOIN _fx_meas_wide w USING (stay_id)"
-    )
-    con.execute("DROP TABLE _fx_meas_wide")
-    con.execute("DROP TABLE _fx_meas_long")
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _fx_f_discharge_labs AS
-        SELECT i.stay_id,
-               arg_max(o.value, [o.t, o.value]) FILTER (WHERE o.measure = 'hemoglobin') AS discharge_hemoglobin,
-               arg_max(o.value, [o.t, o.value]) FILTER (WHERE o.measure = 'sodium') AS discharge_sodium
-        FROM _fx_index i JOIN _fx_obs o ON o.patient_id = i.patient_id
-        WHERE o.measure IN ('hemoglobin', 'sodium') AND o.avail <= i.index_h AND o.t >= i.admission_h
-        GROUP BY i.stay_id"""
+        f"CREATE OR REPLACE TEMP VIEW _fx_f_meas AS SELECT i.stay_id, {', '.join(selects)} FROM _fx_index i "
+        + " ".join(joins)
     )
 
 
@@ -346,9 +423,8 @@ def _assemble(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> None:
         f"""CREATE OR REPLACE TEMP TABLE _fx_matrix AS
         SELECT {", ".join(selects)}
         FROM _fx_index i
-        JOIN _fx_f_meas USING (stay_id) JOIN _fx_f_cm cm USING (stay_id) JOIN _fx_f_util u USING (stay_id)
+        JOIN _fx_f_meas dl USING (stay_id) JOIN _fx_f_cm cm USING (stay_id) JOIN _fx_f_util u USING (stay_id)
         JOIN _fx_f_med USING (stay_id) JOIN _fx_f_proc pr USING (stay_id)
-        LEFT JOIN _fx_f_discharge_labs dl USING (stay_id)
         JOIN _fx_pid px ON px.pid = i.patient_id
         ORDER BY px.patient_id, i.index_h, i.stay_id"""
     )
