@@ -17,7 +17,18 @@ RESULTS = REPO / "bench" / "results"
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    ``/proc/self/status`` VmHWM first: Linux keeps ``getrusage``'s ``ru_maxrss`` across ``execve``, so a child
+    started by a big parent (a benchmark that built a warehouse, then measures a stage in a subprocess) would
+    report the parent's peak instead of its own."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
