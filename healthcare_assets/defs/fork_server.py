@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from pathlib import Path
 from typing import Any
 
 # Imported once by the fork server (healthcare_assets/defs/preload.py): Dagster's step machinery, the code location
@@ -47,14 +48,19 @@ def choose_executor(requested: str, source: str, patients: int | None = None, pa
 
 
 def _folder_bytes(path: str, stop_above: int) -> int:
-    """Bytes of the regular files under ``path`` (stops counting past ``stop_above``; unreadable counts as big)."""
+    """Bytes of the files a batch from ``path`` lands: its ``*.ndjson`` / ``*.ndjson.gz`` files, as landing and
+    the preflight check list them (stops counting past ``stop_above``; an unreadable folder counts as big)."""
+    from healthcare_assets.fhir.ndjson import is_ndjson_name
+
     total = 0
     try:
-        for root, _, files in os.walk(path):
-            for name in files:
-                total += os.stat(os.path.join(root, name)).st_size
+        for entry in Path(path).expanduser().iterdir():
+            if entry.is_file() and is_ndjson_name(entry):
+                total += entry.stat().st_size
                 if total > stop_above:
                     return total
+    except FileNotFoundError:
+        return 0  # the preflight check names the missing folder
     except OSError:
         return stop_above + 1
     return total
