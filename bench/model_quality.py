@@ -193,16 +193,14 @@ def repeated_splits(home: Path, args) -> list[dict]:
         frame = data.frame.drop(columns="split").reset_index(drop=True)
         truth = oracle_probabilities(con, frame["stay_id"].tolist())
     keys = pl.from_pandas(frame[["stay_id", "patient_id", "batch_id", "label"]])
+    X, y, groups = frame[data.features], frame["label"].to_numpy(dtype=int), frame["patient_id"].to_numpy()
     rows = []
     for k in range(1, args.splits + 1):
         started = time.perf_counter()
         split = split_training_set(keys, "random", seed=args.seed + k).assignments
         side = frame[["stay_id"]].merge(split.to_pandas()[["stay_id", "split"]], on="stay_id", how="left")["split"]
         train, test = (side == "train").to_numpy(), (side == "test").to_numpy()
-        X, y = frame[data.features], frame["label"].to_numpy(dtype=int)
-        trained = train_candidates(
-            X[train], y[train], frame["patient_id"].to_numpy()[train], TrainingSettings(seed=args.seed)
-        )
+        trained = train_candidates(X[train], y[train], groups[train], TrainingSettings(seed=args.seed))
         p = trained.chosen_result.estimator.predict_proba(X[test])[:, 1]
         row = {
             "split_seed": args.seed + k,

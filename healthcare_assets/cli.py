@@ -56,7 +56,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from healthcare_assets.defs.fork_server import AUTO, EXECUTORS
+    from healthcare_assets.defs.fork_server import AUTO, EXECUTORS, SMALL_BATCH_BYTES, SMALL_BATCH_PATIENTS
     from healthcare_assets.synthetic.config import SyntheticConfig
 
     synthetic_defaults = SyntheticConfig()
@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=(AUTO, *EXECUTORS),
         default=AUTO,
         help="how the batch's steps get a process: forked from a warm server, a fresh interpreter each, or all in "
-        "this one; auto: in this one for a small batch (up to 2,500 synthetic patients or 256 MB of NDJSON), "
-        "forked otherwise",
+        f"this one; auto: in this one for a small batch (up to {SMALL_BATCH_PATIENTS:,} synthetic patients or "
+        f"{SMALL_BATCH_BYTES >> 20} MB of NDJSON), forked otherwise",
     )
     run.add_argument(
         "--malformed-rate",

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
 
 from healthcare_assets.modeling.dataset import COMPARATORS, SUBGROUPS, TrainingData
 from healthcare_assets.modeling.report import HeldOutPredictions
-
-if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
-    pass
 
 GROUND_TRUTH_TABLE = "synthetic_ground_truth"
 
