@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 GENERATED = "# Written by healthcare-assets"
-DAGSTER_YAML = f"""\
-{GENERATED}. Runs, event logs and schedules live in SQLite files in this folder.
+_COMMON = """\
 # Telemetry is off: nothing here may touch the network.
 telemetry:
   enabled: false
@@ -30,6 +29,19 @@ telemetry:
 python_logs:
   python_log_level: INFO
 """
+SQLITE_STORAGE = """\
+# Dagster's SQLite files, with their connections kept open (healthcare_assets/defs/sqlite_storage.py).
+storage:
+  custom:
+    module: healthcare_assets.defs.sqlite_storage
+    class: PooledSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
+"""
+DAGSTER_YAML = (
+    f"{GENERATED}. Runs, event logs and schedules live in SQLite files in this folder.\n{_COMMON}{SQLITE_STORAGE}"
+)
 INSTANCE_LOCK = ".instance.lock"
 
 
@@ -37,8 +49,7 @@ def dagster_yaml() -> str:
     """The generated dagster.yaml for the current environment."""
     if postgres_url() is None:
         return DAGSTER_YAML
-    body = DAGSTER_YAML.split("\n", 1)[1]
-    return f"{GENERATED}. Runs, event logs and schedules live in PostgreSQL.\n{body}{DAGSTER_POSTGRES_STORAGE}"
+    return f"{GENERATED}. Runs, event logs and schedules live in PostgreSQL.\n{_COMMON}{DAGSTER_POSTGRES_STORAGE}"
 
 
 def dagster_home_path(paths: Paths) -> Path:
