@@ -17,7 +17,7 @@ from healthcare_assets.config import HOME_ENV, Paths
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the last line of a failure is its one-line cause (the stack only with --verbose)."""
-    parser = _parser()
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "home", None):
         os.environ[HOME_ENV] = str(Path(args.home).expanduser().resolve())
@@ -55,10 +55,13 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or text
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. Commands whose options come from a heavy module (the conformance runner, the development
+    FHIR server) get them only when named in ``argv``, so that every other command starts without importing them."""
     from healthcare_assets.defs.fork_server import AUTO, EXECUTORS, SMALL_BATCH_BYTES, SMALL_BATCH_PATIENTS
     from healthcare_assets.synthetic.config import SyntheticConfig
 
+    words = set(sys.argv[1:] if argv is None else argv)
     synthetic_defaults = SyntheticConfig()
     parser = argparse.ArgumentParser(
         prog="healthcare-assets",
@@ -194,7 +197,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run an SQL on FHIR test-suite folder and write a report in its test-report format",
         formatter_class=_HelpFormatter,
     )
-    _views_conformance_arguments(conformance)
+    if "conformance" in words:
+        _views_conformance_arguments(conformance)
     conformance.set_defaults(handler=_cmd_views_conformance)
 
     dev = commands.add_parser(
@@ -202,7 +206,8 @@ def _parser() -> argparse.ArgumentParser:
         help="serve a folder of NDJSON as a FHIR Bulk Data server on 127.0.0.1 (development)",
         formatter_class=_HelpFormatter,
     )
-    _dev_server_arguments(dev)
+    if "dev-fhir-server" in words:
+        _dev_server_arguments(dev)
     dev.set_defaults(handler=_cmd_dev_fhir_server)
 
     train = commands.add_parser(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 HEAVY = ("sklearn", "scipy", "matplotlib", "pandera", "pandas", "statsmodels", "mlflow", "evidently")
+BULK_ONLY = ("requests", "jwt", "cryptography")
+"""Only a FHIR Bulk export needs an HTTP client and JWT signing: a folder or synthetic batch does not load them."""
 
 
 def test_loading_the_definitions_imports_no_model_side_library() -> None:
@@ -17,3 +19,20 @@ def test_loading_the_definitions_imports_no_model_side_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_loading_the_definitions_imports_no_http_or_jwt_library() -> None:
+    code = (
+        "import sys, healthcare_assets.definitions, healthcare_assets.defs.preload; "
+        f"print(','.join(m for m in {BULK_ONLY!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_the_bulk_package_still_exports_its_names_on_first_use() -> None:
+    import healthcare_assets.fhir.bulk as bulk
+
+    for name in bulk.__all__:
+        assert getattr(bulk, name) is not None, name
+    assert set(bulk.__all__) <= set(dir(bulk))
