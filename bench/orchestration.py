@@ -14,8 +14,8 @@ fresh data directory once per executor, then reads the run's event log from the 
 Each executor gets its own data directory; the first run there also creates the Dagster instance (reported as
 "first run overhead"), then ``--repeat`` runs into the same directory, as an operator's nightly runs, give the
 best-of numbers. The baseline, measured in the same run, is ``--executor spawn``: Dagster's default, a fresh
-interpreter per step (what the project did first). The command line's default is ``auto``: ``in_process`` for a
-small batch (the Synthea sample), ``forkserver`` for a big one (Synthea x10, 479 MB); both are shown on their own.
+interpreter per step (what the project did first). The command line's default is ``auto``: ``in_process`` up to
+512 MiB of NDJSON (the Synthea sample, Synthea x10 at 479 MiB), ``forkserver`` above; both are shown on their own.
 
     python bench/orchestration.py [--synthea-copies 10] [--repeat 2] [--executors auto,forkserver,spawn,in_process]
 """

@@ -91,7 +91,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         default=AUTO,
         help="how the batch's steps get a process: forked from a warm server, a fresh interpreter each, or all in "
         f"this one; auto: in this one for a small batch (up to {SMALL_BATCH_PATIENTS:,} synthetic patients or "
-        f"{SMALL_BATCH_BYTES >> 20} MB of NDJSON), forked otherwise",
+        f"{SMALL_BATCH_BYTES >> 20} MiB of NDJSON), forked otherwise",
     )
     run.add_argument(
         "--malformed-rate",

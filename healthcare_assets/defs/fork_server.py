@@ -26,13 +26,13 @@ EXECUTORS = ("forkserver", "spawn", "in_process")
 DEFAULT_EXECUTOR = "forkserver"
 AUTO = "auto"  # the command line's default: in_process for a small batch, forkserver otherwise (``choose_executor``)
 
-# A batch at most this big runs its steps in the launching process. Its steps then need well under 1 GB, so a
-# process per step isolates little, while forking and preparing each step's process cost about 0.3 s a step and
-# waiting for the fork server's imports more than a second: for the Synthea sample (48 MB), overhead was most of
-# the run. Bigger batches get a process per step: a step's memory returns when it ends, and an out-of-memory
-# kill fails that step (reported) instead of the whole command. ~100 kB of NDJSON per synthetic patient.
-SMALL_BATCH_BYTES = 256 * 1024 * 1024
-SMALL_BATCH_PATIENTS = 2500
+# A batch at most this big runs its steps in the launching process. Measured in one process: Synthea x10 (479 MB)
+# peaked at 0.87 GB resident, 5,000 synthetic patients (471 MB of NDJSON, ~100 kB a patient) at 1.2 GB, so a
+# process per step isolates little, while forking and preparing each step's process cost 2.2 s over Synthea x10's
+# 25 steps (wall 23.8 s forked, 20.5 s in one process). Bigger batches get a process per step: a step's memory
+# returns when it ends, and an out-of-memory kill fails that step (reported) instead of the whole command.
+SMALL_BATCH_BYTES = 512 * 1024 * 1024
+SMALL_BATCH_PATIENTS = 5000
 
 
 def choose_executor(requested: str, source: str, patients: int | None = None, path: str | None = None) -> str:

@@ -45,6 +45,12 @@ def _import_instance_storage() -> None:
             importlib.import_module(name)
         except ImportError:
             continue
+    if "healthcare_assets.defs.sqlite_storage" in modules:  # every forked step inherits the resolved head
+        from dagster._core.storage.sql import ALEMBIC_SCRIPTS_LOCATION
+
+        from healthcare_assets.defs.sqlite_storage import head_revision
+
+        head_revision(ALEMBIC_SCRIPTS_LOCATION)
 
 
 with imports_without_gc():

@@ -8,6 +8,11 @@ database file, with SQLAlchemy's default pool for file SQLite (QueuePool: connec
 with the storage's own locking), so the files, their layout and every other behaviour stay Dagster's own: an
 instance written by either reads with the other.
 
+Every process that opens the instance (the CLI, each forked step) also checked the files' schema version against
+the head of Dagster's migration scripts by loading all of them (about 30 ms a check, two to three a process):
+the head is resolved once per process here (``head_revision``), and the step fork server resolves it before it
+forks (healthcare_assets/defs/preload.py).
+
 Engines belong to the process that made them: after a fork the child starts with none (the parent's open
 connections are set aside, never used or closed in the child). Run-sharded event files are many; only the most
 recently used ones keep an engine (``RUN_SHARD_ENGINES``). Selected in the generated ``dagster.yaml``
@@ -16,6 +21,7 @@ recently used ones keep an engine (``RUN_SHARD_ENGINES``). Selected in the gener
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -23,6 +29,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import dagster._core.storage.event_log.sqlite.sqlite_event_log as _dagster_event_log
+import dagster._core.storage.runs.sqlite.sqlite_run_storage as _dagster_run_storage
+import dagster._core.storage.schedules.sqlite.sqlite_schedule_storage as _dagster_schedule_storage
+from alembic.config import Config
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -30,7 +40,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sql import _alembic_lock, create_engine
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
     _event_logs_directory,
@@ -46,6 +56,30 @@ RUN_SHARD_ENGINES = 8
 
 _SET_ASIDE: list[Engine] = []
 """A forked child's inherited engines: kept referenced so that garbage collection never touches their connections."""
+
+
+@functools.cache
+def head_revision(script_location: str) -> str | None:
+    """The newest revision among Dagster's migration scripts at ``script_location`` (fixed for an installation)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    return ScriptDirectory.from_config(config).as_revision_number("head")
+
+
+def check_alembic_revision(alembic_config: Config, conn: Connection) -> tuple[str | None, str | None]:
+    """``dagster._core.storage.sql.check_alembic_revision`` with the head revision resolved once per process."""
+    from alembic.runtime.migration import MigrationContext
+
+    with _alembic_lock:
+        db_revision = MigrationContext.configure(conn).get_current_revision()
+    return db_revision, head_revision(str(alembic_config.get_main_option("script_location")))
+
+
+# Dagster's SQLite storage modules imported the function by name: these three, and nothing else, use this one.
+for _module in (_dagster_event_log, _dagster_run_storage, _dagster_schedule_storage):
+    _module.check_alembic_revision = check_alembic_revision  # type: ignore[attr-defined]
 
 
 class EngineCache:

@@ -116,6 +116,6 @@ def test_the_command_line_runs_a_small_batch_in_one_process_and_a_big_one_forked
     (tmp_path / "Patient.ndjson").write_bytes(b"{}\n" * 10)
     assert choose_executor("auto", "ndjson", path=str(tmp_path)) == "in_process"
     with open(tmp_path / "Observation.ndjson", "wb") as big:
-        big.truncate(SMALL_BATCH_BYTES)  # sparse: counts by size without writing 256 MB
+        big.truncate(SMALL_BATCH_BYTES)  # sparse: counts by size without writing it
     assert choose_executor("auto", "ndjson", path=str(tmp_path)) == "forkserver"
     assert choose_executor("auto", "ndjson", path=str(tmp_path / "missing")) == "in_process"  # checked later

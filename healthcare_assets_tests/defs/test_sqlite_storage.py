@@ -114,3 +114,19 @@ def test_the_files_stay_plain_sqlite(dagster_home: Path) -> None:
         run_id = materialize([numbers], instance=instance).run_id
     with sqlite3.connect(dagster_home / "history" / "runs.db") as conn:
         assert conn.execute("select count(*) from runs where run_id = ?", (run_id,)).fetchone() == (1,)
+
+
+def test_the_schema_check_answers_as_dagsters_own_with_the_head_resolved_once(dagster_home: Path) -> None:
+    import dagster._core.storage.event_log.sqlite.sqlite_event_log as event_log_module
+    import dagster._core.storage.runs.sqlite.sqlite_run_storage as run_module
+    from dagster._core.storage import sql
+
+    with DagsterInstance.get() as instance:
+        materialize([numbers], instance=instance)
+        config = sql.get_alembic_config(run_module.__file__)
+        for connect in (instance.run_storage.connect, instance.event_log_storage.index_connection):
+            with connect() as conn:
+                assert sqlite_storage.check_alembic_revision(config, conn) == sql.check_alembic_revision(config, conn)
+    assert event_log_module.check_alembic_revision is sqlite_storage.check_alembic_revision
+    assert sql.check_alembic_revision is not sqlite_storage.check_alembic_revision  # PostgreSQL's stays Dagster's
+    assert sqlite_storage.head_revision.cache_info().currsize == 1
