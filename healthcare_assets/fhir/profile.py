@@ -312,9 +312,19 @@ def readable_files(batch: LandedBatch) -> dict[str, ReadableFile]:
 # lines can be blank, and the first character is tested before any regular expression.
 _CLASSIFY = """CASE WHEN line IS NULL THEN 'blank'
     WHEN length(line) < 16 AND regexp_full_match(line, '[ \t\r]*') THEN 'blank'
-    WHEN NOT json_valid(line) THEN 'malformed'
+    WHEN f IS NULL AND NOT json_valid(line) THEN 'malformed'
     WHEN NOT (starts_with(line, '{') OR regexp_matches(line, '^[ \t\r]*[{]')) THEN 'not_object'
     ELSE 'ok' END"""
+_FACT_PATHS_OF_LINE = """CASE WHEN line IS NOT NULL
+    THEN try(json_extract_string(line, ['$.resourceType', '$.id', '$.meta.lastUpdated'])) END"""
+
+
+# Computes its argument once per row: a filter on a derived column otherwise gets the column's expression
+# inlined (DuckDB pushes filters through projections), so each JSON extraction would run once more per use.
+def _once(expr: str) -> str:
+    return f"unnest([{expr}])"
+
+
 _REF = r"(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$"
 
 
@@ -389,18 +399,24 @@ def _insert_screened(con: duckdb.DuckDBPyConnection, file_idx: int, screened: Sc
 
 
 def _line_facts(con: duckdb.DuckDBPyConnection, index: int, reader: str) -> None:
-    """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list)."""
+    """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list).
+
+    Each line is parsed once: the extraction fails exactly on the lines ``json_valid`` rejects (same parser,
+    same flags), so ``try`` turns it into the validity test and ``json_valid`` only confirms the failures."""
     con.execute(
         f"""INSERT INTO facts
         WITH src AS (SELECT row_number() OVER () AS line_no, line FROM {reader}),
-        classified AS (
+        extracted AS (
             SELECT line_no, line,
-                {_CLASSIFY} AS status
+                {_once(_FACT_PATHS_OF_LINE)} AS f
             FROM src),
+        classified AS (
+            SELECT line_no, line, f,
+                {_once(_CLASSIFY)} AS status
+            FROM extracted),
         parsed AS (
             SELECT line_no, status,
-                CASE WHEN status = 'ok'
-                     THEN json_extract_string(line, ['$.resourceType', '$.id', '$.meta.lastUpdated']) END AS f,
+                CASE WHEN status = 'ok' THEN f END AS f,
                 CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
                 CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text
             FROM classified WHERE status <> 'blank')
@@ -415,26 +431,31 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
 
     Lines are grouped by their set of elements and of code systems (few distinct combinations), times by plain
     min/max, references by their raw text (parsed once per distinct reference): nothing per line is kept.
+    Type, id and times come from one extraction per line (a list of paths parses the line once); keys, code
+    systems and references need one parse each (wildcard paths cannot share a call).
     """
     rt = sql_literal(file_type)
-    candidates = f"""SELECT line FROM (
-            SELECT line, try(json_extract_string(line, ['$.resourceType', '$.id'])) AS f FROM {reader}
+
+    def candidates(paths: tuple[str, ...]) -> str:
+        json_paths = "[" + ", ".join(f"'$.{p}'" for p in ("resourceType", "id", *paths)) + "]"
+        return f"""SELECT line, f FROM (
+            SELECT line, {_once(f"try(json_extract_string(line, {json_paths}))")} AS f FROM {reader}
             WHERE line IS NOT NULL AND (starts_with(line, '{{') OR regexp_matches(line, '^[ \t\r]*[{{]')))
         WHERE f[1] = {rt} AND coalesce(f[2], '') <> ''"""
-    json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
+
     time_aggs = ", ".join(
-        f"count(t[{i}]) AS n{i}, min(t[{i}]) AS lo{i}, max(t[{i}]) AS hi{i}" for i in range(1, len(TIME_PATHS) + 1)
+        f"count(f[{i}]) AS n{i}, min(f[{i}]) AS lo{i}, max(f[{i}]) AS hi{i}" for i in range(3, len(TIME_PATHS) + 3)
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sets AS
         SELECT ks, sys, count(*) AS n, {time_aggs}
-        FROM (SELECT json_keys(line) AS ks, json_extract_string(line, '$..coding[*].system') AS sys,
-                     json_extract_string(line, {json_paths}) AS t FROM ({candidates}))
+        FROM (SELECT json_keys(line) AS ks, json_extract_string(line, '$..coding[*].system') AS sys, f
+              FROM ({candidates(TIME_PATHS)}))
         GROUP BY ks, sys"""
     )
     times = " UNION ALL ".join(
         f"SELECT {rt}, 'time', '{path}', NULL, sum(n{i}), min(lo{i}), max(hi{i}) FROM _sets HAVING sum(n{i}) > 0"
-        for i, path in enumerate(TIME_PATHS, start=1)
+        for i, path in enumerate(TIME_PATHS, start=3)
     )
     con.execute(
         f"""INSERT INTO agg
@@ -447,7 +468,7 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
         f"""INSERT INTO agg
         WITH raw AS (
             SELECT r, count(*) AS n
-            FROM (SELECT unnest(json_extract_string(line, '$..reference')) AS r FROM ({candidates}))
+            FROM (SELECT unnest(json_extract_string(line, '$..reference')) AS r FROM ({candidates(())}))
             WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
         SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
             SELECT n,
