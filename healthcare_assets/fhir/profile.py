@@ -472,10 +472,12 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
             WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
         SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
             SELECT n,
-                CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL ELSE nullif(regexp_extract(r, $ref, 1), '') END AS t,
-                CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10)
-                     ELSE nullif(regexp_extract(r, $ref, 2), '') END AS i
-            FROM raw)
+                CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL ELSE nullif(m.t, '') END AS t,
+                CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10) ELSE nullif(m.i, '') END AS i
+            -- One match per reference for both groups (a struct of the named captures).
+            FROM (SELECT n, r,
+                      CASE WHEN NOT starts_with(r, 'urn:uuid:') THEN regexp_extract(r, $ref, ['t', 'i']) END AS m
+                  FROM raw))
         GROUP BY ALL""",
         {"ref": _REF},
     )
