@@ -374,8 +374,9 @@ def _load_facts(
         }
         reader = lines_sql(read_path, compressed, needed)
         with about_file(name):
-            _line_facts(con, file_idx, reader)
+            _line_facts(con, file_idx, file_type, reader)
             _aggregates(con, file_type, reader)
+            con.execute("DROP TABLE _lines")
     return index
 
 
@@ -398,31 +399,30 @@ def _insert_screened(con: duckdb.DuckDBPyConnection, file_idx: int, screened: Sc
         con.unregister("_screened_in")
 
 
-def _line_facts(con: duckdb.DuckDBPyConnection, index: int, reader: str) -> None:
+def _line_facts(con: duckdb.DuckDBPyConnection, index: int, file_type: str, reader: str) -> None:
     """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list).
 
     Each line is parsed once: the extraction fails exactly on the lines ``json_valid`` rejects (same parser,
-    same flags), so ``try`` turns it into the validity test and ``json_valid`` only confirms the failures."""
+    same flags), so ``try`` turns it into the validity test and ``json_valid`` only confirms the failures.
+    The scan fills ``_lines``, one compact row per line (blank ones too) in file order (insertion order is
+    preserved), so its row ids are the line numbers and ``_aggregates`` can pair it with the file's lines
+    again (``POSITIONAL JOIN``) instead of parsing each line once more to find the candidates."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lines AS
+        WITH extracted AS (SELECT line, {_once(_FACT_PATHS_OF_LINE)} AS f FROM {reader}),
+        classified AS (SELECT line, f, {_once(_CLASSIFY)} AS status FROM extracted)
+        SELECT status,
+            CASE WHEN status = 'ok' THEN f END AS f,
+            CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
+            CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text,
+            -- The lines the aggregates describe: well-formed, of the file's type, with an id.
+            coalesce(status = 'ok' AND f[1] = {sql_literal(file_type)} AND coalesce(f[2], '') <> '', false) AS candidate
+        FROM classified"""
+    )
     con.execute(
         f"""INSERT INTO facts
-        WITH src AS (SELECT row_number() OVER () AS line_no, line FROM {reader}),
-        extracted AS (
-            SELECT line_no, line,
-                {_once(_FACT_PATHS_OF_LINE)} AS f
-            FROM src),
-        classified AS (
-            SELECT line_no, line, f,
-                {_once(_CLASSIFY)} AS status
-            FROM extracted),
-        parsed AS (
-            SELECT line_no, status,
-                CASE WHEN status = 'ok' THEN f END AS f,
-                CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
-                CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text
-            FROM classified WHERE status <> 'blank')
-        -- The line text is gone before this second window, so it only orders compact rows.
-        SELECT {index}, line_no, row_number() OVER (ORDER BY line_no), status, f[1], f[2], f[3], line_hash, bad_text
-        FROM parsed"""
+        SELECT {index}, rowid + 1, row_number() OVER (ORDER BY rowid), status, f[1], f[2], f[3], line_hash, bad_text
+        FROM _lines WHERE status <> 'blank'"""
     )
 
 
@@ -431,31 +431,26 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
 
     Lines are grouped by their set of elements and of code systems (few distinct combinations), times by plain
     min/max, references by their raw text (parsed once per distinct reference): nothing per line is kept.
-    Type, id and times come from one extraction per line (a list of paths parses the line once); keys, code
-    systems and references need one parse each (wildcard paths cannot share a call).
+    Which lines count comes from pass 1 (``_lines``, paired with the file's lines by position); the times come
+    from one extraction per line (a list of paths parses the line once); keys, code systems and references
+    need one parse each (wildcard paths cannot share a call).
     """
     rt = sql_literal(file_type)
-
-    def candidates(paths: tuple[str, ...]) -> str:
-        json_paths = "[" + ", ".join(f"'$.{p}'" for p in ("resourceType", "id", *paths)) + "]"
-        return f"""SELECT line, f FROM (
-            SELECT line, {_once(f"try(json_extract_string(line, {json_paths}))")} AS f FROM {reader}
-            WHERE line IS NOT NULL AND (starts_with(line, '{{') OR regexp_matches(line, '^[ \t\r]*[{{]')))
-        WHERE f[1] = {rt} AND coalesce(f[2], '') <> ''"""
-
+    candidates = f"SELECT line FROM {reader} POSITIONAL JOIN _lines WHERE candidate"
+    json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
     time_aggs = ", ".join(
-        f"count(f[{i}]) AS n{i}, min(f[{i}]) AS lo{i}, max(f[{i}]) AS hi{i}" for i in range(3, len(TIME_PATHS) + 3)
+        f"count(t[{i}]) AS n{i}, min(t[{i}]) AS lo{i}, max(t[{i}]) AS hi{i}" for i in range(1, len(TIME_PATHS) + 1)
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sets AS
         SELECT ks, sys, count(*) AS n, {time_aggs}
-        FROM (SELECT json_keys(line) AS ks, json_extract_string(line, '$..coding[*].system') AS sys, f
-              FROM ({candidates(TIME_PATHS)}))
+        FROM (SELECT json_keys(line) AS ks, json_extract_string(line, '$..coding[*].system') AS sys,
+                     json_extract_string(line, {json_paths}) AS t FROM ({candidates}))
         GROUP BY ks, sys"""
     )
     times = " UNION ALL ".join(
         f"SELECT {rt}, 'time', '{path}', NULL, sum(n{i}), min(lo{i}), max(hi{i}) FROM _sets HAVING sum(n{i}) > 0"
-        for i, path in enumerate(TIME_PATHS, start=3)
+        for i, path in enumerate(TIME_PATHS, start=1)
     )
     con.execute(
         f"""INSERT INTO agg
@@ -468,7 +463,7 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
         f"""INSERT INTO agg
         WITH raw AS (
             SELECT r, count(*) AS n
-            FROM (SELECT unnest(json_extract_string(line, '$..reference')) AS r FROM ({candidates(())}))
+            FROM (SELECT unnest(json_extract_string(line, '$..reference')) AS r FROM ({candidates}))
             WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
         SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
             SELECT n,
