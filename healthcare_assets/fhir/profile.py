@@ -312,9 +312,19 @@ def readable_files(batch: LandedBatch) -> dict[str, ReadableFile]:
 # lines can be blank, and the first character is tested before any regular expression.
 _CLASSIFY = """CASE WHEN line IS NULL THEN 'blank'
     WHEN length(line) < 16 AND regexp_full_match(line, '[ \t\r]*') THEN 'blank'
-    WHEN NOT json_valid(line) THEN 'malformed'
+    WHEN f IS NULL AND NOT json_valid(line) THEN 'malformed'
     WHEN NOT (starts_with(line, '{') OR regexp_matches(line, '^[ \t\r]*[{]')) THEN 'not_object'
     ELSE 'ok' END"""
+_FACT_PATHS_OF_LINE = """CASE WHEN line IS NOT NULL
+    THEN try(json_extract_string(line, ['$.resourceType', '$.id', '$.meta.lastUpdated'])) END"""
+
+
+# Computes its argument once per row: a filter on a derived column otherwise gets the column's expression
+# inlined (DuckDB pushes filters through projections), so each JSON extraction would run once more per use.
+def _once(expr: str) -> str:
+    return f"unnest([{expr}])"
+
+
 _REF = r"(?:^|/)([A-Z][A-Za-z]+)/([^/]+?)(?:/_history/[^/]+)?$"
 
 
@@ -364,8 +374,9 @@ def _load_facts(
         }
         reader = lines_sql(read_path, compressed, needed)
         with about_file(name):
-            _line_facts(con, file_idx, reader)
+            _line_facts(con, file_idx, file_type, reader)
             _aggregates(con, file_type, reader)
+            con.execute("DROP TABLE _lines")
     return index
 
 
@@ -388,25 +399,30 @@ def _insert_screened(con: duckdb.DuckDBPyConnection, file_idx: int, screened: Sc
         con.unregister("_screened_in")
 
 
-def _line_facts(con: duckdb.DuckDBPyConnection, index: int, reader: str) -> None:
-    """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list)."""
+def _line_facts(con: duckdb.DuckDBPyConnection, index: int, file_type: str, reader: str) -> None:
+    """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list).
+
+    Each line is parsed once: the extraction fails exactly on the lines ``json_valid`` rejects (same parser,
+    same flags), so ``try`` turns it into the validity test and ``json_valid`` only confirms the failures.
+    The scan fills ``_lines``, one compact row per line (blank ones too) in file order (insertion order is
+    preserved), so its row ids are the line numbers and ``_aggregates`` can pair it with the file's lines
+    again (``POSITIONAL JOIN``) instead of parsing each line once more to find the candidates."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _lines AS
+        WITH extracted AS (SELECT line, {_once(_FACT_PATHS_OF_LINE)} AS f FROM {reader}),
+        classified AS (SELECT line, f, {_once(_CLASSIFY)} AS status FROM extracted)
+        SELECT status,
+            CASE WHEN status = 'ok' THEN f END AS f,
+            CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
+            CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text,
+            -- The lines the aggregates describe: well-formed, of the file's type, with an id.
+            coalesce(status = 'ok' AND f[1] = {sql_literal(file_type)} AND coalesce(f[2], '') <> '', false) AS candidate
+        FROM classified"""
+    )
     con.execute(
         f"""INSERT INTO facts
-        WITH src AS (SELECT row_number() OVER () AS line_no, line FROM {reader}),
-        classified AS (
-            SELECT line_no, line,
-                {_CLASSIFY} AS status
-            FROM src),
-        parsed AS (
-            SELECT line_no, status,
-                CASE WHEN status = 'ok'
-                     THEN json_extract_string(line, ['$.resourceType', '$.id', '$.meta.lastUpdated']) END AS f,
-                CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
-                CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text
-            FROM classified WHERE status <> 'blank')
-        -- The line text is gone before this second window, so it only orders compact rows.
-        SELECT {index}, line_no, row_number() OVER (ORDER BY line_no), status, f[1], f[2], f[3], line_hash, bad_text
-        FROM parsed"""
+        SELECT {index}, rowid + 1, row_number() OVER (ORDER BY rowid), status, f[1], f[2], f[3], line_hash, bad_text
+        FROM _lines WHERE status <> 'blank'"""
     )
 
 
@@ -415,12 +431,12 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
 
     Lines are grouped by their set of elements and of code systems (few distinct combinations), times by plain
     min/max, references by their raw text (parsed once per distinct reference): nothing per line is kept.
+    Which lines count comes from pass 1 (``_lines``, paired with the file's lines by position); the times come
+    from one extraction per line (a list of paths parses the line once); keys, code systems and references
+    need one parse each (wildcard paths cannot share a call).
     """
     rt = sql_literal(file_type)
-    candidates = f"""SELECT line FROM (
-            SELECT line, try(json_extract_string(line, ['$.resourceType', '$.id'])) AS f FROM {reader}
-            WHERE line IS NOT NULL AND (starts_with(line, '{{') OR regexp_matches(line, '^[ \t\r]*[{{]')))
-        WHERE f[1] = {rt} AND coalesce(f[2], '') <> ''"""
+    candidates = f"SELECT line FROM {reader} POSITIONAL JOIN _lines WHERE candidate"
     json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
     time_aggs = ", ".join(
         f"count(t[{i}]) AS n{i}, min(t[{i}]) AS lo{i}, max(t[{i}]) AS hi{i}" for i in range(1, len(TIME_PATHS) + 1)
@@ -451,10 +467,12 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
             WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
         SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
             SELECT n,
-                CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL ELSE nullif(regexp_extract(r, $ref, 1), '') END AS t,
-                CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10)
-                     ELSE nullif(regexp_extract(r, $ref, 2), '') END AS i
-            FROM raw)
+                CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL ELSE nullif(m.t, '') END AS t,
+                CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10) ELSE nullif(m.i, '') END AS i
+            -- One match per reference for both groups (a struct of the named captures).
+            FROM (SELECT n, r,
+                      CASE WHEN NOT starts_with(r, 'urn:uuid:') THEN regexp_extract(r, $ref, ['t', 'i']) END AS m
+                  FROM raw))
         GROUP BY ALL""",
         {"ref": _REF},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -140,3 +141,67 @@ def test_gate_fails_above_limits(messy_batch) -> None:
 def test_limits_are_validated() -> None:
     with pytest.raises(ValueError, match="max_dangling_rate"):
         ProfileLimits(max_dangling_rate=2.0)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_aggregates_describe_exactly_the_lines_pass_one_accepts(tmp_path: Path, compressed: bool) -> None:
+    """The aggregates pass pairs the file's lines by position with the line facts of pass 1 (which lines count):
+    around blank, malformed, foreign, id-less and screened (non-UTF-8, replaced) lines, every count, time and
+    reference must come from exactly the well-formed lines of the file's type with an id, and from their text."""
+    src = tmp_path / "src"
+    src.mkdir()
+
+    def obs(i: int) -> bytes:
+        return orjson.dumps(
+            {
+                "resourceType": "Observation",
+                "id": f"o{i}",
+                "effectiveDateTime": f"20{i:02d}-01-01",
+                "code": {"coding": [{"system": f"urn:sys:{i % 3}"}]},
+                "subject": {"reference": f"Patient/p{i}"},
+                **({"issued": f"19{i:02d}-06-01"} if i % 2 else {}),
+            }
+        )
+
+    noise = [
+        b"",  # blank
+        b"   ",  # blank (whitespace only)
+        b'{"resourceType":"Observation","id":"bad","effectiveDateTime":"1800-01-01"',  # malformed
+        b'[{"effectiveDateTime":"1801-01-01"}]',  # not an object
+        b'{"resourceType":"Patient","id":"x","effectiveDateTime":"2999-01-01","subject":{"reference":"Patient/x"}}',
+        b'{"resourceType":"Observation","effectiveDateTime":"1802-01-01","extra":{"reference":"Patient/y"}}',  # no id
+        b'{"resourceType":"Observation","id":"z","issued":"\xff\xfe","subject":{"reference":"Patient/z"}}',  # not UTF-8
+    ]
+    lines, good = [], []
+    for i in range(1, 40):
+        lines.append(obs(i))
+        good.append(i)
+        lines.append(noise[i % len(noise)])
+    data = b"\n".join(lines) + b"\n"
+    name = "Observation.ndjson" + (".gz" if compressed else "")
+    (src / name).write_bytes(gzip.compress(data) if compressed else data)
+    landed = land_batch(tmp_path / "batches", "pairing", NdjsonDirSource(src))
+    result = profile_batch(landed, ProfileLimits(max_quarantine_rate=1.0, max_dangling_rate=1.0))
+
+    assert {t.resource_type: t.accepted for t in result.types} == {"Observation": len(good)}
+    presence = {r["element"]: r["present"] for r in result.element_presence}
+    assert presence == {
+        "resourceType": len(good),
+        "id": len(good),
+        "effectiveDateTime": len(good),
+        "code": len(good),
+        "subject": len(good),
+        "issued": sum(1 for i in good if i % 2),
+    }
+    ranges = {r["element"]: (r["present"], r["min"], r["max"]) for r in result.time_ranges}
+    odd = [i for i in good if i % 2]
+    assert ranges == {
+        "effectiveDateTime": (len(good), f"20{min(good):02d}-01-01", f"20{max(good):02d}-01-01"),
+        "issued": (len(odd), f"19{min(odd):02d}-06-01", f"19{max(odd):02d}-06-01"),
+    }
+    systems = {r["system"]: r["occurrences"] for r in result.code_systems}
+    assert systems == {f"urn:sys:{k}": sum(1 for i in good if i % 3 == k) for k in range(3)}
+    assert result.references_total == len(good)
+    assert [(r["source_type"], r["target_type"], r["total"]) for r in result.references] == [
+        ("Observation", "Patient", len(good))
+    ]
