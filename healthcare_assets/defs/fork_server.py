@@ -18,9 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-# Imported once by the fork server (healthcare_assets/defs/preload.py): Dagster's step machinery, the code location
-# and the libraries every step uses, with the job already resolved.
-STEP_PRELOAD = ["dagster._core.executor.multiprocess", "healthcare_assets.defs.preload"]
+# Imported once by the fork server (healthcare_assets/defs/step_preload.py): Dagster's step machinery, the code
+# location and the libraries every step uses, with the job already resolved and the instance opened once.
+STEP_PRELOAD = ["dagster._core.executor.multiprocess", "healthcare_assets.defs.step_preload"]
 
 EXECUTORS = ("forkserver", "spawn", "in_process")
 DEFAULT_EXECUTOR = "forkserver"

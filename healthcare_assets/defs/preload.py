@@ -1,5 +1,5 @@
 """Everything a run's processes need, imported and resolved once: by the step fork server before it forks
-(``executor.STEP_PRELOAD``) and by ``healthcare-assets run`` before it starts the run.
+(through ``step_preload``, ``fork_server.STEP_PRELOAD``) and by ``healthcare-assets run`` before it starts the run.
 
 Every forked step inherits the imported modules, the resolved job (``Definitions`` caches its repository) and the
 Dagster instance's storage classes (the ones ``$DAGSTER_HOME/dagster.yaml`` names: SQLite by default, PostgreSQL when
@@ -45,12 +45,6 @@ def _import_instance_storage() -> None:
             importlib.import_module(name)
         except ImportError:
             continue
-    if "healthcare_assets.defs.sqlite_storage" in modules:  # every forked step inherits the resolved head
-        from dagster._core.storage.sql import ALEMBIC_SCRIPTS_LOCATION
-
-        from healthcare_assets.defs.sqlite_storage import head_revision
-
-        head_revision(ALEMBIC_SCRIPTS_LOCATION)
 
 
 with imports_without_gc():
