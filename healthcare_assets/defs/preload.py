@@ -29,6 +29,12 @@ _INSTANCE_MODULES = (
 )
 
 
+def configured_dagster_home() -> str | None:
+    """``$DAGSTER_HOME`` when it holds a ``dagster.yaml`` (on a first run the CLI may not have written it yet)."""
+    home = os.environ.get("DAGSTER_HOME")
+    return home if home and os.path.isfile(os.path.join(home, "dagster.yaml")) else None
+
+
 def _import_instance_storage() -> None:
     from dagster._core.instance.ref import InstanceRef
     from dagster._serdes.config_class import ConfigurableClassData
@@ -36,8 +42,8 @@ def _import_instance_storage() -> None:
     modules = list(_INSTANCE_MODULES)
     if os.environ.get(POSTGRES_URL_ENV):  # the dagster.yaml may not be written yet on a first run
         modules.append("dagster_postgres")
-    home = os.environ.get("DAGSTER_HOME")
-    if home and os.path.isfile(os.path.join(home, "dagster.yaml")):
+    home = configured_dagster_home()
+    if home:
         ref = InstanceRef.from_dir(home)  # reads dagster.yaml; creates nothing
         modules += [v.module_name for v in ref._asdict().values() if isinstance(v, ConfigurableClassData)]
     for name in modules:

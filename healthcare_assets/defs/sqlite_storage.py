@@ -190,22 +190,19 @@ class _OneEngine:
 
     _conn_string: str
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._engines = EngineCache()
+        super().__init__(*args, **kwargs)
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        engine = self._engine_cache().get("engine", lambda: _engine(self._conn_string))
+        engine = self._engines.get("engine", lambda: _engine(self._conn_string))
         with engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
         super().dispose()  # type: ignore[misc]
-        self._engine_cache().dispose()
-
-    def _engine_cache(self) -> EngineCache:
-        # Dagster's from_local builds these through cls(conn_string, inst_data): set up on first use instead.
-        cache = self.__dict__.get("_engines")
-        if cache is None:
-            cache = self.__dict__.setdefault("_engines", EngineCache())
-        return cache
+        self._engines.dispose()
 
 
 class PooledSqliteRunStorage(_OneEngine, SqliteRunStorage):

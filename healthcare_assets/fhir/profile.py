@@ -467,9 +467,9 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
             WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
         SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
             SELECT n,
-                CASE WHEN starts_with(r, 'urn:uuid:') THEN NULL ELSE nullif(m.t, '') END AS t,
+                nullif(m.t, '') AS t,
                 CASE WHEN starts_with(r, 'urn:uuid:') THEN substr(r, 10) ELSE nullif(m.i, '') END AS i
-            -- One match per reference for both groups (a struct of the named captures).
+            -- One match per reference for both groups (a struct of the named captures; NULL for urn:uuid).
             FROM (SELECT n, r,
                       CASE WHEN NOT starts_with(r, 'urn:uuid:') THEN regexp_extract(r, $ref, ['t', 'i']) END AS m
                   FROM raw))
