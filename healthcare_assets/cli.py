@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from healthcare_assets.config import HOME_ENV, Paths
+from healthcare_assets.terminal import progress_printer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -353,7 +354,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             instance,
             batch_id,
             config,
-            printer=lambda line: print(line, flush=True),
+            printer=progress_printer(),
             verbose=verbose,
             executor=args.executor,
         )
@@ -361,7 +362,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if batch_ok:
             # The assets across batches (training set, split, ...) follow the batch: a second, unpartitioned job.
             print("healthcare-assets: cross-batch assets (training set and split) from every batch so far", flush=True)
-            training = launch_training(instance, printer=lambda line: print(line, flush=True), verbose=verbose)
+            training = launch_training(instance, printer=progress_printer(), verbose=verbose)
             result.success = training.success
             result.failed_checks += training.failed_checks
             result.errors += training.errors
@@ -430,7 +431,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with open_instance() as instance:
         result = launch_training(
             instance,
-            printer=lambda line: print(line, flush=True),
+            printer=progress_printer(),
             run_config=run_config,
             verbose=args.verbose,
             models_only=True,
@@ -456,7 +457,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     with open_instance() as instance:
         keys, launches = cli_tick(
             instance,
-            lambda line: print(line, flush=True),
+            progress_printer(),
             launch=not args.dry_run,
             verbose=getattr(args, "verbose", False),
         )
@@ -530,7 +531,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     if args.version:
         config["version"] = args.version
     with open_instance() as instance:
-        result = launch_promotion(instance, config, printer=lambda line: print(line, flush=True))
+        result = launch_promotion(instance, config, printer=progress_printer())
     if not result.success:
         for problem in result.errors:
             print(f"error: {problem}", file=sys.stderr)
@@ -635,7 +636,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         token=os.environ.get(args.token_env) or None,
     )
-    return serve(paths, options, printer=lambda line: print(line, flush=True))
+    return serve(paths, options, printer=progress_printer())
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from healthcare_assets.config import Paths
 
@@ -80,3 +80,20 @@ def test_run_synthetic_through_every_asset(data_home: Paths) -> None:
     assert "✔ check feature_matrix:feature_matrix_schema passed" in done.stdout
     manifest = (data_home.batch_dir("syn") / "manifest.json").read_text()
     assert '"icd10_dropped": true' in manifest and '"patients": 120' in manifest
+    # In one process, Dagster copies the run's captured stdout back to the terminal with `tail -F`, killed when
+    # the run ends: the progress lines bypass that copy (healthcare_assets/terminal.py), so none is lost, and
+    # none is in the run's compute log as if a step had printed it.
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 2
+        for run in runs:
+            assert f"run {run.run_id} started" in done.stdout
+            events = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+            for record in events.records:
+                key = record.event_log_entry.dagster_event.asset_key.to_user_string()
+                assert f"✔ {key} materialized" in done.stdout, key
+    captured = list(Path(os.environ["DAGSTER_HOME"]).rglob("*.out"))
+    assert captured, "no compute log captured"
+    for path in captured:
+        text = path.read_text(errors="replace")
+        assert "✔" not in text and " started" not in text, (path.name, text[:500])
