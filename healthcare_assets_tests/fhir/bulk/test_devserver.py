@@ -142,8 +142,11 @@ def test_command_line_options(tiny_dir: Path, tmp_path: Path):
 
 
 def test_main_serves_until_interrupted(tiny_dir: Path):
+    # Ctrl-C as a terminal sends it. A suite started as a background job (`.ci/run &` from a script) passes SIGINT
+    # down ignored, and Python then keeps ignoring it: the child restores the handler a terminal would give it.
     code = (
-        "import sys; from healthcare_assets.fhir.bulk.devserver import main; "
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from healthcare_assets.fhir.bulk.devserver import main; "
         "sys.exit(main(['--data', sys.argv[1], '--port', '0']))"
     )
     process = subprocess.Popen(
