@@ -2,10 +2,18 @@
 
 The schema is generated from the data dictionary (``ColumnDef.nullable``, ``lo``/``hi``, ``allowed``), so a
 column cannot be added without a rule. Failure cases name the pseudonymous stay and the column, never more.
+
+Two pandera schemas hold the same rules. ``gate_schema`` decides: the types, order and unique key per column, and
+every column's value rules (range, allowed values, finite, not null) as one vectorised table check, one pass over
+the frame. ``schema`` has a pandera check per column and rule: pandera's polars backend collects each check on
+its own (about 1,500 queries for the matrix's 294 columns, 0.5 s on ten rows and 1.6 s on 10,000), so it runs
+only when the gate has failed, to name each failing column and value. A frame passes only if ``gate_schema``
+passes it; tests hold the two to the same verdict on every kind of rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +57,33 @@ def _column(col: ColumnDef) -> pa.Column:
     return pa.Column(_DTYPES[col.dtype], checks=checks, nullable=col.nullable, unique=col.name == "stay_id")
 
 
+def _obeys(col: ColumnDef) -> pl.Expr:
+    """True where ``col``'s value obeys the rules ``_column`` gives it (pandera's checks skip nulls; NaN fails)."""
+    value = pl.col(col.name)
+    ok = pl.lit(True)
+    if col.lo is not None and col.hi is not None:
+        ok = value.is_between(col.lo, col.hi, closed="both")
+    elif col.lo is not None:
+        ok = value >= col.lo
+    if col.allowed:
+        ok = ok & value.is_in(list(col.allowed))
+    if col.dtype == "DOUBLE":
+        ok = ok & value.is_finite()
+    return (ok | value.is_null()) if col.nullable else (ok & value.is_not_null())
+
+
+def _all_columns_obey(columns: list[ColumnDef]) -> Callable[[pa.PolarsData], pl.LazyFrame]:
+    """One table check for every column's value rules, evaluated in a single pass."""
+    ruled = [_obeys(c) for c in columns if not c.nullable or c.lo is not None or c.allowed or c.dtype == "DOUBLE"]
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.all_horizontal(ruled or [pl.lit(True)]).fill_null(False).alias("column_rules"))
+
+    return check
+
+    return check
+
+
 def _label_observed_iff_present(data: pa.PolarsData) -> pl.LazyFrame:
     """label is 0/1 exactly when the label status is observed, and NULL otherwise (pending is never a negative)."""
     frame = data.lazyframe
@@ -69,28 +104,51 @@ def schema(columns: list[ColumnDef]) -> pa.DataFrameSchema:
     )
 
 
+def gate_schema(columns: list[ColumnDef]) -> pa.DataFrameSchema:
+    """The deciding schema: ``schema``'s rules, with every column's value rules in one table check."""
+    import pandera.polars as pa
+
+    return pa.DataFrameSchema(
+        {c.name: pa.Column(_DTYPES[c.dtype], nullable=True, unique=c.name == "stay_id") for c in columns},
+        checks=[
+            pa.Check(_all_columns_obey(columns), name="column_rules"),
+            pa.Check(_label_observed_iff_present, name="label_present_iff_observed"),
+        ],
+        strict=True,
+        ordered=True,
+    )
+
+
 def validate(frame: pl.DataFrame, columns: list[ColumnDef]) -> GateResult:
-    """Run the gate over the whole frame (lazily collecting every failure, not the first)."""
+    """Run the gate over the whole frame; on failure, name every failing value (lazily collected, not the first)."""
     from pandera.errors import SchemaErrors
 
     try:
-        schema(columns).validate(frame, lazy=True)
+        gate_schema(columns).validate(frame, lazy=True)
+        return GateResult(True, frame.height)
     except SchemaErrors as err:
-        cases = err.failure_cases
-        keys = frame.get_column("stay_id") if "stay_id" in frame.columns else None
-        failures = []
-        for row in cases.head(MAX_FAILURES_SHOWN).iter_rows(named=True):
-            index = row.get("index")
-            stay = keys[index] if keys is not None and index is not None and index < len(keys) else None
-            value = row.get("failure_case")
-            failures.append(
-                {
-                    "stay_id": stay,
-                    "column": row.get("column") or "(table)",
-                    "check": row.get("check"),
-                    # Keys are shown as stay_id already; a table-level failure would quote the whole row.
-                    "value": None if row.get("column") in (None, "stay_id", "patient_id") else value,
-                }
-            )
-        return GateResult(False, frame.height, failures, cases.height)
-    return GateResult(True, frame.height)
+        failed = err
+    try:
+        schema(columns).validate(frame, lazy=True)
+    except SchemaErrors as err:  # names each failing column and value
+        failed = err
+    return _failure(frame, failed.failure_cases)
+
+
+def _failure(frame: pl.DataFrame, cases: pl.DataFrame) -> GateResult:
+    keys = frame.get_column("stay_id") if "stay_id" in frame.columns else None
+    failures = []
+    for row in cases.head(MAX_FAILURES_SHOWN).iter_rows(named=True):
+        index = row.get("index")
+        stay = keys[index] if keys is not None and index is not None and index < len(keys) else None
+        value = row.get("failure_case")
+        failures.append(
+            {
+                "stay_id": stay,
+                "column": row.get("column") or "(table)",
+                "check": row.get("check"),
+                # Keys are shown as stay_id already; a table-level failure would quote the whole row.
+                "value": None if row.get("column") in (None, "stay_id", "patient_id") else value,
+            }
+        )
+    return GateResult(False, frame.height, failures, cases.height)

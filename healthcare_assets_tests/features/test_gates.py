@@ -4,8 +4,12 @@ discharge at a planted post-discharge lab."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
+from pandera.errors import SchemaErrors
 
 from healthcare_assets.features import FeatureSpec, WindowSpec, check_leakage, matrix_columns, validate
+from healthcare_assets.features.dictionary import ColumnDef, training_columns
+from healthcare_assets.features.gate import _obeys, gate_schema, schema
 from healthcare_assets_tests.features.helpers import build
 from healthcare_assets_tests.features.world import World
 
@@ -62,3 +66,80 @@ def test_a_feature_that_sees_a_post_discharge_lab_fails_the_leakage_gate() -> No
     assert {f["stay_id"] for f in result.failures} == {stays[3]}
     planted = next(f for f in result.failures if f["column"] == "creatinine_around_latest")
     assert planted["matrix"] == 7.5 and planted["cut_history"] is None
+
+
+def _violations(col: ColumnDef) -> list[tuple[str, object]]:
+    """Values that break each rule the dictionary gives ``col``."""
+    broken: list[tuple[str, object]] = []
+    if col.lo is not None and col.hi is not None:
+        broken.append(("above range", col.hi + 1))
+    if col.lo is not None:
+        broken.append(("below range", col.lo - 1))
+    if col.allowed:
+        broken.append(("not allowed", "no-such-value"))
+    if col.dtype == "DOUBLE":
+        broken += [("nan", float("nan")), ("infinite", float("inf"))]
+    if not col.nullable:
+        broken.append(("null", None))
+    return broken
+
+
+def _with(frame: pl.DataFrame, column: str, value: object) -> pl.DataFrame:
+    dtype = frame.schema[column]
+    return frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(value, dtype=dtype)).otherwise(pl.col(column)).alias(column)
+    )
+
+
+def test_the_deciding_rules_catch_every_rule_of_every_column() -> None:
+    """gate_schema folds the per-column checks into one expression per column (``_obeys``): every rule of every
+    column of both matrices is broken in turn, and each breakage fails exactly the row broken."""
+    w, _ = _world()
+    spec = FeatureSpec()
+    frame = build(w, spec).sql("SELECT * FROM _fx_matrix").pl()
+    for columns in (matrix_columns(spec), training_columns(spec)):
+        valid = frame.select([c.name for c in columns if c.name in frame.columns])
+        kinds = 0
+        for col in columns:
+            if col.name not in valid.columns:
+                continue
+            assert valid.select(_obeys(col).fill_null(False).all()).item(), col.name
+            for kind, value in _violations(col):
+                verdict = _with(valid, col.name, value).select(_obeys(col).fill_null(False)).to_series().to_list()
+                assert verdict == [False] + [True] * (valid.height - 1), (col.name, kind)
+                kinds += 1
+        assert kinds > 600
+
+
+def test_the_gate_and_the_per_column_schema_agree_on_each_kind_of_rule() -> None:
+    """One column per kind of rule (and the table-wide rules): the deciding schema fails, and the report then names
+    the column from pandera's per-column checks."""
+    w, stays = _world()
+    spec = FeatureSpec()
+    columns = matrix_columns(spec)
+    frame = build(w, spec).sql("SELECT * FROM _fx_matrix").pl()
+    assert validate(frame, columns).passed
+    seen: set[tuple[str, bool]] = set()
+    for col in columns:
+        for kind, value in _violations(col):
+            if (kind, col.dtype == "DOUBLE") in seen:
+                continue
+            seen.add((kind, col.dtype == "DOUBLE"))
+            result = validate(_with(frame, col.name, value), columns)
+            assert not result.passed, (col.name, kind)
+            broken_stay = None if col.name == "stay_id" else frame.get_column("stay_id")[0]  # a null key names no stay
+            assert (broken_stay, col.name) in {(f["stay_id"], f["column"]) for f in result.failures}, (col.name, kind)
+    assert len(seen) >= 7
+    table_wide = {
+        "wrong type": frame.with_columns(pl.col("age_at_admission").cast(pl.Utf8)),
+        "extra column": frame.with_columns(pl.lit(1).alias("surprise")),
+        "missing column": frame.drop("sodium_stay_latest"),
+        "columns reordered": frame.select(list(reversed(frame.columns))),
+        "duplicate stay": pl.concat([frame, frame.head(1)]),
+        "label missing where observed": frame.with_columns(pl.lit(None, dtype=frame.schema["label"]).alias("label")),
+    }
+    for broken in table_wide.values():  # validate fails exactly when gate_schema raises
+        with pytest.raises(SchemaErrors):
+            gate_schema(columns).validate(broken, lazy=True)
+        with pytest.raises(SchemaErrors):
+            schema(columns).validate(broken, lazy=True)
