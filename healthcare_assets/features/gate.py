@@ -81,8 +81,6 @@ def _all_columns_obey(columns: list[ColumnDef]) -> Callable[[pa.PolarsData], pl.
 
     return check
 
-    return check
-
 
 def _label_observed_iff_present(data: pa.PolarsData) -> pl.LazyFrame:
     """label is 0/1 exactly when the label status is observed, and NULL otherwise (pending is never a negative)."""
