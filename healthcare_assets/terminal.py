@@ -17,15 +17,16 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-_DUPLICATES: dict[int, TextIO] = {}
-"""One duplicate per stdout object of the process (kept open for the process's life, like stdout itself)."""
+_DUPLICATES: dict[int, tuple[TextIO, TextIO]] = {}
+"""stdout object -> (that object, its duplicate), for the process's life: holding the object keeps its id unique."""
 
 
 def progress_printer() -> Callable[[str], None]:
     """A ``print``-like function for one line, bound to stdout as it is now. Call it before a run starts."""
-    stream = _DUPLICATES.get(id(sys.stdout))
-    if stream is None:
-        stream = _DUPLICATES[id(sys.stdout)] = _duplicate_stdout()
+    known = _DUPLICATES.get(id(sys.stdout))
+    if known is None:
+        known = _DUPLICATES[id(sys.stdout)] = (sys.stdout, _duplicate_stdout())
+    stream = known[1]
 
     def printer(line: str) -> None:
         sys.stdout.flush()  # what was printed before this line comes first (into the capture, during a run)
