@@ -6,9 +6,10 @@ current de-identified rows out of the warehouse (attached read-only), merge stay
 feature for every index stay (DuckDB, 2 threads, 4 GB memory limit, as the asset's defaults). It runs in a child
 process so its peak RSS is its own. The gates (pandera, leakage) are timed separately.
 The seed (``../shared/baselines/seed_pipeline.py``) gets each patient's resources already parsed and grouped in
-memory, and only ``build_features`` is timed (its most favourable case: one vector per patient, against a
-reference date, no stays, windows or codesets); the JSON parsing it would also need is reported beside it. A
-second run of our stage summarises only the seed's 16 labs and vitals over all history with its statistics.
+memory, and only ``build_features`` is timed, best of as many runs as ours (its most favourable case: one
+vector per patient, against a reference date, no stays, windows or codesets); the JSON parsing it would also
+need is reported beside it. A second run of our stage summarises only the seed's 16 labs and vitals over all
+history with its statistics.
 
     python bench/features.py [--patients 20000] [--rss-patients 100000]
 
@@ -239,7 +240,9 @@ def main() -> None:
             warehouse, batch_dir = build_warehouse(work / "a", args.patients, keep_ndjson=True)
             ours = run_child(warehouse, args.repeat, gates=True)
             small = run_child(warehouse, args.repeat, gates=False, seed_sized=True)
-            seed = seed_stage(batch_dir, load_seed())
+            module = load_seed()
+            # Best of the same number of runs on both sides (the seed's time alone has moved 4-17 s between days).
+            seed = min((seed_stage(batch_dir, module) for _ in range(args.repeat)), key=lambda r: r["build_seconds"])
             shutil.rmtree(work / "a", ignore_errors=True)
             ratio = seed["build_seconds"] / ours["seconds"]
             ratio_parse = (seed["build_seconds"] + seed["parse_seconds"]) / ours["seconds"]
