@@ -17,16 +17,15 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-_DUPLICATES: dict[int, tuple[TextIO, TextIO]] = {}
-"""stdout object -> (that object, its duplicate), for the process's life: holding the object keeps its id unique."""
+_DUPLICATES: dict[TextIO, TextIO] = {}
+"""Each stdout object's duplicate, kept for the process's life (like stdout itself)."""
 
 
 def progress_printer() -> Callable[[str], None]:
     """A ``print``-like function for one line, bound to stdout as it is now. Call it before a run starts."""
-    known = _DUPLICATES.get(id(sys.stdout))
-    if known is None:
-        known = _DUPLICATES[id(sys.stdout)] = (sys.stdout, _duplicate_stdout())
-    stream = known[1]
+    stream = _DUPLICATES.get(sys.stdout)
+    if stream is None:
+        stream = _DUPLICATES[sys.stdout] = _duplicate_stdout()
 
     def printer(line: str) -> None:
         sys.stdout.flush()  # what was printed before this line comes first (into the capture, during a run)

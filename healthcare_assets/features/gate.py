@@ -74,10 +74,10 @@ def _obeys(col: ColumnDef) -> pl.Expr:
 
 def _all_columns_obey(columns: list[ColumnDef]) -> Callable[[pa.PolarsData], pl.LazyFrame]:
     """One table check for every column's value rules, evaluated in a single pass."""
-    ruled = [_obeys(c) for c in columns if not c.nullable or c.lo is not None or c.allowed or c.dtype == "DOUBLE"]
+    rules = [_obeys(c) for c in columns]
 
     def check(data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.all_horizontal(ruled or [pl.lit(True)]).fill_null(False).alias("column_rules"))
+        return data.lazyframe.select(pl.all_horizontal(rules).fill_null(False).alias("column_rules"))
 
     return check
 
