@@ -1,11 +1,12 @@
 """Profile one landed batch with DuckDB, straight from the NDJSON, and quarantine what cannot be used.
 
 Every line is read as text with its line number (``read_csv`` with a NUL delimiter keeps each line whole and in
-file order) and parsed by DuckDB's JSON functions; nothing is loaded into Python objects. Two streaming passes
-per file keep memory flat: one records a compact fact per line (type, id, hash, line numbers) for quarantine
-and de-duplication, the other aggregates element presence, code systems, time ranges and reference targets
-straight away. Presence, systems and times count well-formed lines of the file's type, so a superseded copy
-of a resource counts too (copies are rare: the profile reports how many).
+file order) and parsed by DuckDB's JSON functions; nothing is loaded into Python objects. One scan per file
+records a compact fact per line (type, id, hash, line numbers) for quarantine and de-duplication, and the
+element keys, code systems, times and references of each usable line, which are aggregated (element presence,
+code systems, time ranges, reference targets) before the next file is read, so memory holds one file's
+extractions, never its text. Presence, systems and times count well-formed lines of the file's type, so a
+superseded copy of a resource counts too (copies are rare: the profile reports how many).
 Before DuckDB reads a file, ``fhir.screen`` classifies its bytes line by line: lines that are not UTF-8, longer
 than the configured limit, or split by a stray carriage return are quarantined there and replaced by ``{}`` in
 a readable copy (``quarantine/readable/``) that every later reader uses instead (``readable_files``), so no
@@ -375,7 +376,7 @@ def _load_facts(
         reader = lines_sql(read_path, compressed, needed)
         with about_file(name):
             _line_facts(con, file_idx, file_type, reader)
-            _aggregates(con, file_type, reader)
+            _aggregates(con, file_type)
             con.execute("DROP TABLE _lines")
     return index
 
@@ -400,24 +401,34 @@ def _insert_screened(con: duckdb.DuckDBPyConnection, file_idx: int, screened: Sc
 
 
 def _line_facts(con: duckdb.DuckDBPyConnection, index: int, file_type: str, reader: str) -> None:
-    """Pass 1: one compact fact per non-blank line (for quarantine, de-duplication and the exclusion list).
+    """The one scan of the file: a compact fact per non-blank line (for quarantine, de-duplication and the
+    exclusion list) and, for the lines the aggregates describe, what they aggregate.
 
-    Each line is parsed once: the extraction fails exactly on the lines ``json_valid`` rejects (same parser,
-    same flags), so ``try`` turns it into the validity test and ``json_valid`` only confirms the failures.
-    The scan fills ``_lines``, one compact row per line (blank ones too) in file order (insertion order is
-    preserved), so its row ids are the line numbers and ``_aggregates`` can pair it with the file's lines
-    again (``POSITIONAL JOIN``) instead of parsing each line once more to find the candidates."""
+    Each extraction parses the line once: the facts' extraction fails exactly on the lines ``json_valid``
+    rejects (same parser, same flags), so ``try`` turns it into the validity test and ``json_valid`` only
+    confirms the failures. Element keys, code systems, times and references are extracted in the same scan
+    (wildcard paths cannot share a call, so they are one parse each), only for candidate lines: well-formed,
+    of the file's type, with an id. ``_lines`` holds one row per line (blank ones too) in file order
+    (insertion order is preserved), so its row ids are the line numbers. One scan of the file keeps every
+    parse running on all threads; pairing the file's lines with the facts again (``POSITIONAL JOIN``) for a
+    second pass ran on one."""
+    json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
+    candidate = f"coalesce(status = 'ok' AND f[1] = {sql_literal(file_type)} AND coalesce(f[2], '') <> '', false)"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lines AS
         WITH extracted AS (SELECT line, {_once(_FACT_PATHS_OF_LINE)} AS f FROM {reader}),
-        classified AS (SELECT line, f, {_once(_CLASSIFY)} AS status FROM extracted)
+        classified AS (SELECT line, f, {_once(_CLASSIFY)} AS status FROM extracted),
+        flagged AS (SELECT line, f, status, {_once(candidate)} AS candidate FROM classified)
         SELECT status,
             CASE WHEN status = 'ok' THEN f END AS f,
             CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
             CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text,
-            -- The lines the aggregates describe: well-formed, of the file's type, with an id.
-            coalesce(status = 'ok' AND f[1] = {sql_literal(file_type)} AND coalesce(f[2], '') <> '', false) AS candidate
-        FROM classified"""
+            candidate,
+            CASE WHEN candidate THEN json_keys(line) END AS ks,
+            CASE WHEN candidate THEN json_extract_string(line, '$..coding[*].system') END AS sys,
+            CASE WHEN candidate THEN json_extract_string(line, {json_paths}) END AS t,
+            CASE WHEN candidate THEN json_extract_string(line, '$..reference') END AS refs
+        FROM flagged"""
     )
     con.execute(
         f"""INSERT INTO facts
@@ -426,27 +437,20 @@ def _line_facts(con: duckdb.DuckDBPyConnection, index: int, file_type: str, read
     )
 
 
-def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> None:
-    """Pass 2: element presence, code systems, time ranges and reference targets of the file's well-formed lines.
+def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str) -> None:
+    """Element presence, code systems, time ranges and reference targets of the file's candidate lines
+    (extracted by ``_line_facts``).
 
     Lines are grouped by their set of elements and of code systems (few distinct combinations), times by plain
     min/max, references by their raw text (parsed once per distinct reference): nothing per line is kept.
-    Which lines count comes from pass 1 (``_lines``, paired with the file's lines by position); the times come
-    from one extraction per line (a list of paths parses the line once); keys, code systems and references
-    need one parse each (wildcard paths cannot share a call).
     """
     rt = sql_literal(file_type)
-    candidates = f"SELECT line FROM {reader} POSITIONAL JOIN _lines WHERE candidate"
-    json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
     time_aggs = ", ".join(
         f"count(t[{i}]) AS n{i}, min(t[{i}]) AS lo{i}, max(t[{i}]) AS hi{i}" for i in range(1, len(TIME_PATHS) + 1)
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sets AS
-        SELECT ks, sys, count(*) AS n, {time_aggs}
-        FROM (SELECT json_keys(line) AS ks, json_extract_string(line, '$..coding[*].system') AS sys,
-                     json_extract_string(line, {json_paths}) AS t FROM ({candidates}))
-        GROUP BY ks, sys"""
+        SELECT ks, sys, count(*) AS n, {time_aggs} FROM _lines WHERE candidate GROUP BY ks, sys"""
     )
     times = " UNION ALL ".join(
         f"SELECT {rt}, 'time', '{path}', NULL, sum(n{i}), min(lo{i}), max(hi{i}) FROM _sets HAVING sum(n{i}) > 0"
@@ -463,7 +467,7 @@ def _aggregates(con: duckdb.DuckDBPyConnection, file_type: str, reader: str) -> 
         f"""INSERT INTO agg
         WITH raw AS (
             SELECT r, count(*) AS n
-            FROM (SELECT unnest(json_extract_string(line, '$..reference')) AS r FROM ({candidates}))
+            FROM (SELECT unnest(refs) AS r FROM _lines WHERE candidate)
             WHERE r IS NOT NULL AND NOT starts_with(r, '#') GROUP BY r)
         SELECT {rt}, 'ref', t, i, sum(n), NULL, NULL FROM (
             SELECT n,
