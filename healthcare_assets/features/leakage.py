@@ -153,7 +153,8 @@ def _differences(expected: pl.DataFrame, recomputed: pl.DataFrame, columns: list
                 failures.append({"stay_id": stay, "column": "(stay)", "matrix": "index stay", "cut_history": "absent"})
     joined = expected.join(recomputed, on="stay_id", how="inner", suffix="__cut")
     # Every column's differences in one pass; only the columns that differ are looked at row by row.
-    flags = joined.select(_differs(name, joined.schema[name]).fill_null(False).alias(name) for name in columns)
+    schema = joined.schema  # built anew on every access: once, not once per column
+    flags = joined.select(_differs(name, schema[name]).fill_null(False).alias(name) for name in columns)
     counts = flags.sum().row(0, named=True)
     for name in columns:
         if not counts[name]:
