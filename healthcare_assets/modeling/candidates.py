@@ -111,6 +111,43 @@ def fit(
     return CalibratedClassifierCV(build(name, params, seed), method="sigmoid", cv=list(folds), ensemble=False).fit(X, y)
 
 
+def fit_reusing_folds(
+    name: str,
+    params: Hyperparameters,
+    seed: int,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    oof_scores: np.ndarray,
+) -> BaseEstimator:
+    """``fit``'s model, without fitting the fold models a second time.
+
+    ``fit`` gets its out-of-fold predictions from ``cross_val_predict``, which refits one model per fold: the
+    same models, on the same folds with the same seed, that the cross-validation has just fitted for its
+    metrics. ``oof_scores`` are those models' ``decision_function`` values on their held-out stays (what
+    ``cross_val_predict`` would return); the base model is fitted on all of ``X`` and the sigmoid calibrator on
+    ``oof_scores`` exactly as ``CalibratedClassifierCV.fit`` does (``ensemble=False``). The result is a stock
+    ``CalibratedClassifierCV``, fitted; the tests check it predicts what ``fit``'s does, to the last bit.
+    Five of each candidate's eleven fits are saved.
+    """
+    # scikit-learn's own private step of CalibratedClassifierCV.fit (the lock pins the version; the equivalence
+    # test fails if a release changes what it builds).
+    from sklearn.calibration import CalibratedClassifierCV, _fit_calibrator
+
+    y = np.asarray(y)
+    scores = np.asarray(oof_scores, dtype=float)
+    if scores.shape != y.shape:
+        raise ValueError(f"oof_scores has shape {scores.shape}, expected {y.shape} (one score per training row)")
+    model = CalibratedClassifierCV(build(name, params, seed), method="sigmoid", cv=list(folds), ensemble=False)
+    base = build(name, params, seed).fit(X, y)
+    model.classes_ = np.unique(y)
+    model.calibrated_classifiers_ = [_fit_calibrator(base, scores.reshape(-1, 1), y, model.classes_, "sigmoid", np)]
+    model.n_features_in_ = base.n_features_in_
+    if hasattr(base, "feature_names_in_"):
+        model.feature_names_in_ = base.feature_names_in_
+    return model
+
+
 def describe(name: str) -> str:
     return {
         LOGISTIC: "logistic regression (median imputation + missing indicators, standardized, L2, balanced class "

@@ -110,11 +110,13 @@ def _train(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, settings: Trainin
     for name in settings.candidates:
         started = time.perf_counter()
         oof = np.empty(len(y), dtype=float)
+        scores = np.empty(len(y), dtype=float)  # the fold models' decision values: the calibrator's input
         per_fold = []
         for k, (train, test) in enumerate(splits):
             model = candidates.fit_base(name, settings.hyperparameters, settings.seed, X.iloc[train], y[train])
             p = model.predict_proba(X.iloc[test])[:, 1]
             oof[test] = p
+            scores[test] = model.decision_function(X.iloc[test])
             per_fold.append(
                 {
                     "fold": k,
@@ -124,7 +126,7 @@ def _train(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, settings: Trainin
                     "auprc": auprc(y[test], p),
                 }
             )
-        final = candidates.fit(name, settings.hyperparameters, settings.seed, X, y, splits)
+        final = candidates.fit_reusing_folds(name, settings.hyperparameters, settings.seed, X, y, splits, scores)
         results.append(
             CandidateResult(
                 name=name,

@@ -178,7 +178,7 @@ def test_every_candidate_round_trips_through_skops_with_exactly_the_trusted_type
     y = (rng.random(300) < 0.3).astype(int)
     splits = folds(y, np.arange(300), TrainingSettings(seed=0))
     for name in candidates.CANDIDATES:
-        model = candidates.fit(name, FAST, 0, X, y, splits)
+        model = candidates.fit_reusing_folds(name, FAST, 0, X, y, splits, _fold_scores(name, X, y, splits))
         blob = skops.io.dumps(model)
         assert set(skops.io.get_untrusted_types(data=blob)) <= set(model_format.TRUSTED_TYPES)
         loaded = skops.io.loads(blob, trusted=list(model_format.TRUSTED_TYPES))
@@ -186,3 +186,33 @@ def test_every_candidate_round_trips_through_skops_with_exactly_the_trusted_type
     example = model_format.input_example(X)
     assert example.shape == (2, 6) and example.iloc[1].isna().all()
     assert example.iloc[0].tolist()[:4] == X.median().tolist()[:4]  # aggregates, no one's row
+
+
+def _fold_scores(name: str, X: pd.DataFrame, y: np.ndarray, splits, seed: int = 0) -> np.ndarray:
+    """What training computes: each fold model's decision values on its held-out rows."""
+    scores = np.empty(len(y))
+    for train, test in splits:
+        scores[test] = candidates.fit_base(name, FAST, seed, X.iloc[train], y[train]).decision_function(X.iloc[test])
+    return scores
+
+
+@pytest.mark.parametrize("name", candidates.CANDIDATES)
+def test_reusing_the_fold_models_gives_exactly_the_stock_calibrated_model(name: str) -> None:
+    """Training reuses the cross-validation's fold models for the recalibration instead of letting
+    CalibratedClassifierCV fit them again: the model must be the one CalibratedClassifierCV.fit builds."""
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(400, 5)), columns=[f"x{i}" for i in range(5)])
+    X.iloc[::5, 2] = np.nan
+    X["never_measured"] = np.nan
+    y = (rng.random(400) < 1 / (1 + np.exp(-(X["x0"] - 1.0).to_numpy()))).astype(int)
+    splits = folds(y, np.arange(400) // 2, TrainingSettings(seed=3))  # two stays per patient
+    stock = candidates.fit(name, FAST, 3, X, y, splits)
+    reused = candidates.fit_reusing_folds(name, FAST, 3, X, y, splits, _fold_scores(name, X, y, splits, 3))
+    np.testing.assert_array_equal(reused.predict_proba(X), stock.predict_proba(X))
+    assert type(reused) is type(stock) and reused.get_params().keys() == stock.get_params().keys()
+    assert list(reused.feature_names_in_) == list(stock.feature_names_in_) and reused.n_features_in_ == 6
+    assert (reused.classes_ == stock.classes_).all()
+    a, b = stock.calibrated_classifiers_[0].calibrators[0], reused.calibrated_classifiers_[0].calibrators[0]
+    assert (a.a_, a.b_) == (b.a_, b.b_)
+    with pytest.raises(ValueError, match="one score per training row"):
+        candidates.fit_reusing_folds(name, FAST, 3, X, y, splits, np.zeros(3))
