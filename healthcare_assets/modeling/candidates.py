@@ -10,9 +10,10 @@
 
 The fitted model is either one wrapped in a sigmoid (Platt) recalibration learned on OUT-OF-FOLD predictions of
 the same patient-grouped folds (``CalibratedClassifierCV(cv=folds, ensemble=False)``: one base model fitted on
-the whole training split, one calibrator). Class weighting inflates probabilities and small data makes them
-too extreme; on 800 training stays the class-weighted regression had a test calibration slope of 0.60 even with
-its intercept corrected for the weights (prior correction), 0.95 recalibrated this way.
+the whole training split, one calibrator). Training builds that same object from the cross-validation's fold
+models (``fit_reusing_folds``) instead of letting it fit them again. Class weighting inflates probabilities and
+small data makes them too extreme; on 800 training stays the class-weighted regression had a test calibration
+slope of 0.60 even with its intercept corrected for the weights (prior correction), 0.95 recalibrated this way.
 
 Everything is a stock scikit-learn object (no project class), so a serving process needs only scikit-learn to
 load it (see ``model_format``).
