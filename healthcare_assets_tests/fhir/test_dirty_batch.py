@@ -141,3 +141,43 @@ def test_deidentification_of_a_dirty_batch_is_exact_and_clean(dirty_batch, tmp_p
         data = duckdb.sql(f"SELECT * FROM read_parquet('{table.path}')").fetchall()
         text = repr(data).encode()
         assert not [n for n in NEEDLES if n in text], table.table
+
+
+def test_excluded_lines_are_left_out_of_the_right_file(tmp_path: Path) -> None:
+    """Two files of one type, each with excluded lines (malformed, and an older copy of a resource whose newer copy
+    is in the other file): de-identification keeps exactly the profile's resources, in its chosen versions."""
+
+    def encounter(resource_id: str, status: str, updated: str = "2020-01-01T00:00:00Z") -> bytes:
+        return orjson.dumps(
+            {
+                "resourceType": "Encounter",
+                "id": resource_id,
+                "meta": {"lastUpdated": updated},
+                "status": status,
+                "subject": {"reference": "Patient/p1"},
+                "period": {"start": "2020-01-01T10:00:00Z", "end": "2020-01-03T10:00:00Z"},
+            }
+        )
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Patient.ndjson").write_bytes(b'{"resourceType":"Patient","id":"p1","gender":"male"}\n')
+    old_copy = encounter("e2", "cancelled", "2019-01-01T00:00:00Z")
+    truncated = b'{"resourceType": "Encounter", "id": '
+    first = [encounter("e1", "finished"), truncated, old_copy, encounter("e3", "finished")]
+    second = [encounter("e4", "finished"), encounter("e2", "finished"), b"{not json", encounter("e5", "finished")]
+    (src / "Encounter.000.ndjson").write_bytes(b"\n".join(first) + b"\n")
+    (src / "Encounter.001.ndjson").write_bytes(b"\n\n".join(second) + b"\n")  # blank lines: records != lines
+    batch = land_batch(tmp_path / "phi" / "batches", "two-files", NdjsonDirSource(src))
+    profiled = profile_batch(batch, ProfileLimits(0.9, 0.9, 0.9))
+    counts = {t.resource_type: {"accepted": t.accepted, "id_checksum": t.id_checksum} for t in profiled.types}
+    assert counts["Encounter"]["accepted"] == 5 and profiled.superseded == 1 and profiled.quarantined == 2
+    views = catalog.project_views()
+    codebook = Codebook(tmp_path / "phi" / "codebook.duckdb")
+    result = deidentify_batch(
+        batch, counts, views, build_policy(views), CodebookPseudonymizer(codebook), codebook,
+        batch.batch_dir / "deid_staging", REFERENCE,
+    )  # fmt: skip
+    table = result.tables["deidentified_encounter"]
+    statuses = duckdb.sql(f"SELECT status, count(*) FROM read_parquet('{table.path}') GROUP BY 1").fetchall()
+    assert statuses == [("finished", 5)]  # e2's newer copy, from the second file
