@@ -107,9 +107,19 @@ def fit(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> BaseEstimator:
     """The candidate fitted on all of ``X`` with a sigmoid recalibration learned out of fold on ``folds``."""
+    return _recalibrated(name, params, seed, folds).fit(X, y)
+
+
+RECALIBRATION = "sigmoid"
+
+
+def _recalibrated(
+    name: str, params: Hyperparameters, seed: int, folds: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> BaseEstimator:
+    """The unfitted recalibrated candidate: ``fit`` fits it, ``fit_reusing_folds`` fills in what fitting builds."""
     from sklearn.calibration import CalibratedClassifierCV
 
-    return CalibratedClassifierCV(build(name, params, seed), method="sigmoid", cv=list(folds), ensemble=False).fit(X, y)
+    return CalibratedClassifierCV(build(name, params, seed), method=RECALIBRATION, cv=list(folds), ensemble=False)
 
 
 def fit_reusing_folds(
@@ -133,16 +143,17 @@ def fit_reusing_folds(
     """
     # scikit-learn's own private step of CalibratedClassifierCV.fit (the lock pins the version; the equivalence
     # test fails if a release changes what it builds).
-    from sklearn.calibration import CalibratedClassifierCV, _fit_calibrator
+    from sklearn.calibration import _fit_calibrator
 
     y = np.asarray(y)
     scores = np.asarray(oof_scores, dtype=float)
     if scores.shape != y.shape:
         raise ValueError(f"oof_scores has shape {scores.shape}, expected {y.shape} (one score per training row)")
-    model = CalibratedClassifierCV(build(name, params, seed), method="sigmoid", cv=list(folds), ensemble=False)
-    base = build(name, params, seed).fit(X, y)
+    model = _recalibrated(name, params, seed, folds)
+    base = fit_base(name, params, seed, X, y)
     model.classes_ = np.unique(y)
-    model.calibrated_classifiers_ = [_fit_calibrator(base, scores.reshape(-1, 1), y, model.classes_, "sigmoid", np)]
+    calibrated = _fit_calibrator(base, scores.reshape(-1, 1), y, model.classes_, RECALIBRATION, np)
+    model.calibrated_classifiers_ = [calibrated]
     model.n_features_in_ = base.n_features_in_
     if hasattr(base, "feature_names_in_"):
         model.feature_names_in_ = base.feature_names_in_
