@@ -316,8 +316,12 @@ _CLASSIFY = """CASE WHEN line IS NULL THEN 'blank'
     WHEN f IS NULL AND NOT json_valid(line) THEN 'malformed'
     WHEN NOT (starts_with(line, '{') OR regexp_matches(line, '^[ \t\r]*[{]')) THEN 'not_object'
     ELSE 'ok' END"""
-_FACT_PATHS_OF_LINE = """CASE WHEN line IS NOT NULL
-    THEN try(json_extract_string(line, ['$.resourceType', '$.id', '$.meta.lastUpdated'])) END"""
+# The facts (type, id) and every time path share one parse: ``f[1]`` type, ``f[2]`` id, ``f[3:]`` the times in
+# ``TIME_PATHS`` order (paths without wildcards can share a call; its cost is the parse, not the paths).
+_FACT_PATHS = ("$.resourceType", "$.id", *(f"$.{p}" for p in TIME_PATHS))
+_LAST_UPDATED = 3 + TIME_PATHS.index("meta.lastUpdated")  # its position in the extraction (1-based)
+_FACT_PATHS_OF_LINE = f"""CASE WHEN line IS NOT NULL
+    THEN try(json_extract_string(line, [{", ".join(f"'{p}'" for p in _FACT_PATHS)}])) END"""
 
 
 # Computes its argument once per row: a filter on a derived column otherwise gets the column's expression
@@ -406,13 +410,12 @@ def _line_facts(con: duckdb.DuckDBPyConnection, index: int, file_type: str, read
 
     Each extraction parses the line once: the facts' extraction fails exactly on the lines ``json_valid``
     rejects (same parser, same flags), so ``try`` turns it into the validity test and ``json_valid`` only
-    confirms the failures. Element keys, code systems, times and references are extracted in the same scan
-    (wildcard paths cannot share a call, so they are one parse each), only for candidate lines: well-formed,
-    of the file's type, with an id. ``_lines`` holds one row per line (blank ones too) in file order
-    (insertion order is preserved), so its row ids are the line numbers. One scan of the file keeps every
-    parse running on all threads; pairing the file's lines with the facts again (``POSITIONAL JOIN``) for a
-    second pass ran on one."""
-    json_paths = "[" + ", ".join(f"'$.{p}'" for p in TIME_PATHS) + "]"
+    confirms the failures. The times come out of that same extraction (``_FACT_PATHS``); element keys, code
+    systems and references are extracted in the same scan (wildcard paths cannot share a call, so they are one
+    parse each), only for candidate lines: well-formed, of the file's type, with an id. ``_lines`` holds one
+    row per line (blank ones too) in file order (insertion order is preserved), so its row ids are the line
+    numbers. One scan of the file keeps every parse running on all threads; pairing the file's lines with the
+    facts again (``POSITIONAL JOIN``) for a second pass ran on one."""
     candidate = f"coalesce(status = 'ok' AND f[1] = {sql_literal(file_type)} AND coalesce(f[2], '') <> '', false)"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lines AS
@@ -420,13 +423,13 @@ def _line_facts(con: duckdb.DuckDBPyConnection, index: int, file_type: str, read
         classified AS (SELECT line, f, {_once(_CLASSIFY)} AS status FROM extracted),
         flagged AS (SELECT line, f, status, {_once(candidate)} AS candidate FROM classified)
         SELECT status,
-            CASE WHEN status = 'ok' THEN f END AS f,
+            CASE WHEN status = 'ok' THEN [f[1], f[2], f[{_LAST_UPDATED}]] END AS f,
             CASE WHEN status = 'ok' THEN hash(line) END AS line_hash,
             CASE WHEN status IN ('malformed', 'not_object') THEN left(line, 10000) END AS bad_text,
             candidate,
             CASE WHEN candidate THEN json_keys(line) END AS ks,
             CASE WHEN candidate THEN json_extract_string(line, '$..coding[*].system') END AS sys,
-            CASE WHEN candidate THEN json_extract_string(line, {json_paths}) END AS t,
+            CASE WHEN candidate THEN f[3:] END AS t,
             CASE WHEN candidate THEN json_extract_string(line, '$..reference') END AS refs
         FROM flagged"""
     )
