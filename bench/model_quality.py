@@ -192,7 +192,7 @@ def repeated_splits(home: Path, args) -> list[dict]:
         data = load_training_data(con)
         frame = data.frame.drop(columns="split").reset_index(drop=True)
         truth = oracle_probabilities(con, frame["stay_id"].tolist())
-    keys = pl.from_pandas(frame[["stay_id", "patient_id", "batch_id", "label"]])
+    keys = pl.from_pandas(frame)  # every column: the split ranks patients by their data (features/canonical.py)
     X, y, groups = frame[data.features], frame["label"].to_numpy(dtype=int), frame["patient_id"].to_numpy()
     rows = []
     for k in range(1, args.splits + 1):

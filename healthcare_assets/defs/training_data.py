@@ -230,7 +230,7 @@ def train_test_split(context: AssetExecutionContext, config: SplitConfig, home: 
     if not warehouse.table_exists("training_set"):
         raise RuntimeError("the warehouse has no training_set table: materialize training_set first")
     with warehouse.connect(read_only=True) as con:
-        frame = con.sql("SELECT stay_id, patient_id, batch_id, label FROM training_set").pl()
+        frame = con.sql("SELECT * FROM training_set").pl()  # all of it: patients are ranked by their data
     split = split_training_set(frame, config.strategy, config.test_fraction, config.seed, batch_order(context))
     with warehouse.connect() as con:
         con.register("_split", split.assignments)

@@ -6,9 +6,11 @@ cannot duplicate it, and labels that were pending when its batch arrived are rel
 
 The split is patient-grouped (no patient on both sides), stratified on the label and seeded. ``random``
 uses scikit-learn's ``StratifiedGroupKFold`` and keeps one fold as the test set (so the test fraction is
-1/k). ``temporal`` trains on earlier batches and tests on the latest ones; patients already seen in training
-are dropped from the test side. Index times cannot order stays across patients (each patient's hours count
-from their own anchor, a Safe Harbor requirement), so batches are the only clock that spans patients.
+1/k); its groups are patients ranked by their data (``canonical.py``), not by pseudonym, so the same export
+splits the same way in every data directory. ``temporal`` trains on earlier batches and tests on the latest
+ones; patients already seen in training are dropped from the test side. Index times cannot order stays across
+patients (each patient's hours count from their own anchor, a Safe Harbor requirement), so batches are the only
+clock that spans patients.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from healthcare_assets.features.canonical import RANK, in_canonical_order
 from healthcare_assets.features.dictionary import training_columns
 from healthcare_assets.features.spec import FeatureSpec
 from healthcare_assets.warehouse.duckdb_store import quote_ident
@@ -97,13 +100,12 @@ def split_training_set(
         raise SplitError(f"unknown split strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     if not 0.05 <= test_fraction <= 0.5:
         raise SplitError(f"test_fraction must be in [0.05, 0.5], got {test_fraction}")
-    frame = frame.sort("patient_id", "stay_id")
     if frame.height == 0:
         empty = frame.select("stay_id", "patient_id").with_columns(pl.lit("train").alias("split"))
         return Split(empty, strategy, seed, test_fraction, notes=["empty training set"])
     if strategy == "random":
-        return _random(frame, test_fraction, seed)
-    return _temporal(frame, test_fraction, seed, batch_order)
+        return _random(in_canonical_order(frame), test_fraction, seed)
+    return _temporal(frame.sort("patient_id", "stay_id"), test_fraction, seed, batch_order)
 
 
 def _random(frame: pl.DataFrame, test_fraction: float, seed: int) -> Split:
@@ -114,7 +116,7 @@ def _random(frame: pl.DataFrame, test_fraction: float, seed: int) -> Split:
     if patients < folds:
         raise SplitError(f"a patient-grouped split into {folds} folds needs at least {folds} patients, got {patients}")
     labels = frame.get_column("label").to_numpy()
-    groups = frame.get_column("patient_id").to_numpy()
+    groups = frame.get_column(RANK).to_numpy()  # data-derived, so the split does not depend on the pseudonyms
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)

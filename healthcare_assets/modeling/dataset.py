@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from healthcare_assets.audit.canonical import sha256_bytes
+from healthcare_assets.features.canonical import RANK, in_canonical_order
 
 if TYPE_CHECKING:  # pandas is imported by the steps that use it, not by the code location
     import pandas as pd
@@ -59,6 +60,10 @@ class TrainingData:
     hashes: dict[str, str]  # table -> SHA-256 of its canonical CSV (rows in key order)
     batch_ids: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if RANK not in self.frame.columns:  # built by hand (tests, tools): patients numbered and ordered by their data
+            self.frame = in_canonical_order(pl.from_pandas(self.frame)).to_pandas()
+
     def part(self, split: str) -> pd.DataFrame:
         return self.frame[self.frame["split"] == split]
 
@@ -69,7 +74,8 @@ class TrainingData:
         return self.part(split)[LABEL].to_numpy(dtype=int)
 
     def groups(self, split: str) -> np.ndarray:
-        return self.part(split)["patient_id"].to_numpy()
+        """Patients as their data-derived rank (``features/canonical.py``): folds do not depend on pseudonyms."""
+        return self.part(split)[RANK].to_numpy()
 
     def summary(self) -> dict[str, object]:
         """Sizes and event rates per split, and the subgroups' shares: aggregate numbers only."""
@@ -208,6 +214,9 @@ def load_training_data(con: duckdb.DuckDBPyConnection) -> TrainingData:
         SPLIT: _table_sha256(con, SPLIT, "stay_id"),
         DICTIONARY: _table_sha256(con, DICTIONARY, "rowid"),
     }
+    # Rows in the data's own order (by patient rank, then index time), so cross-validation folds and the models'
+    # own randomness (early-stopping holdouts) are the same in every data directory holding this export.
+    frame = in_canonical_order(frame)
     batches = sorted(str(b) for b in frame["batch_id"].unique().to_list() if b is not None)
     pandas_frame = frame.to_pandas()
     pandas_frame[LABEL] = pandas_frame[LABEL].astype(int)

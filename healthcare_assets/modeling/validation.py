@@ -64,7 +64,7 @@ def score_test_split(
     return HeldOutPredictions(
         y=test["label"].to_numpy(dtype=int),
         p=np.asarray(p, dtype=float),
-        patients=test["patient_id"].to_numpy(),
+        patients=data.groups("test"),  # data-derived ranks: the bootstrap's clusters do not depend on pseudonyms
         subgroups={c: test[c].to_numpy(dtype=object) for c in SUBGROUPS},
         comparators={c: test[c].to_numpy(dtype=float) for c in COMPARATORS},
         oracle=oracle,

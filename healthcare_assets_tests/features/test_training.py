@@ -52,3 +52,63 @@ def test_bad_requests_are_named() -> None:
         select_batches(["b1", "b2"], ["b9"])
     assert select_batches(["b1", "b2", "b3"], [], last_n=2) == ["b2", "b3"]
     assert select_batches(["b1", "b2", "b3"], ["b3", "b1"]) == ["b1", "b3"]
+
+
+def _stays_with_data(patients: int = 600, seed: int = 5) -> pl.DataFrame:
+    """Stays with what the training set knows of them (index time, label, sex, age band, scores)."""
+    rng = random.Random(seed)
+    rows = []
+    for p in range(patients):
+        sex, band = rng.choice(["female", "male"]), rng.choice(["18-44", "45-64", "65-74", "75-84", "85+"])
+        hours = 0.0
+        for s in range(rng.randint(1, 4)):
+            hours += rng.randint(24, 9000) + rng.randint(0, 59) / 60
+            rows.append(
+                (f"s{p}-{s}", f"p{p}", "b1", int(rng.random() < 0.15), hours, sex, band, rng.randint(0, 19),
+                 rng.randint(0, 13))
+            )  # fmt: skip
+    columns = ["stay_id", "patient_id", "batch_id", "label", "index_offset_h", "sex", "age_band", "lace_score",
+               "hospital_score"]  # fmt: skip
+    return pl.DataFrame(rows, schema=columns, orient="row")
+
+
+def _repseudonymized(frame: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The same stays under fresh random pseudonyms and in another row order (another data directory)."""
+    rng = random.Random(seed)
+    ids = frame.get_column("patient_id").unique().to_list() + frame.get_column("stay_id").to_list()
+    fresh = {old: f"{rng.getrandbits(64):016x}" for old in ids}
+    renamed = frame.with_columns(
+        pl.col("patient_id").replace_strict(fresh), pl.col("stay_id").replace_strict(fresh)
+    ).sample(fraction=1.0, shuffle=True, seed=seed)
+    return renamed, {new: old for old, new in fresh.items()}
+
+
+def test_the_random_split_is_the_same_under_other_pseudonyms() -> None:
+    """Each data directory draws its own pseudonyms; the same export must still split the same way."""
+    frame = _stays_with_data()
+    reference = split_training_set(frame, "random", 0.25, seed=42).assignments
+    expected = dict(zip(reference.get_column("stay_id"), reference.get_column("split"), strict=True))
+    assert 0.15 < sum(v == "test" for v in expected.values()) / len(expected) < 0.35
+    for directory in (1, 2, 3):
+        renamed, original = _repseudonymized(frame, directory)
+        got = split_training_set(renamed, "random", 0.25, seed=42).assignments
+        assert {original[s]: side for s, side in got.select("stay_id", "split").iter_rows()} == expected
+
+
+def test_patient_ranks_follow_the_data_not_the_pseudonyms() -> None:
+    from healthcare_assets.features.canonical import in_canonical_order, patient_ranks
+
+    frame = _stays_with_data(200)
+    ranks = dict(patient_ranks(frame).iter_rows())
+    assert sorted(ranks.values()) == list(range(200))
+    renamed, original = _repseudonymized(frame, 9)
+    assert {original[p]: r for p, r in patient_ranks(renamed).iter_rows()} == ranks
+    ordered = in_canonical_order(renamed)
+    assert [original[s] for s in ordered.get_column("stay_id")] == in_canonical_order(frame).get_column(
+        "stay_id"
+    ).to_list()
+    # A patient's rank changes with their data: another label on one stay moves them.
+    changed = frame.with_columns(
+        pl.when(pl.col("stay_id") == "s0-0").then(1 - pl.col("label")).otherwise(pl.col("label")).alias("label")
+    )
+    assert dict(patient_ranks(changed).iter_rows())["p0"] != ranks["p0"]

@@ -145,10 +145,11 @@ def test_candidates_train_reproducibly_and_the_corrected_logistic_regression_is_
         assert len(a.folds) == 5 and all(0.5 < f["auroc"] <= 1 for f in a.folds)
         assert a.cv_auroc_std == pytest.approx(np.std([f["auroc"] for f in a.folds], ddof=1))
     assert first.chosen == second.chosen
-    # Balanced class weights inflate probabilities; the out-of-fold recalibration brings them back.
+    # Balanced class weights inflate probabilities (to over 1.5 times the event rate, below); the out-of-fold
+    # recalibration brings them back. ~790 training stays: the mean's standard error is ~0.012, so 0.03 is 2.5 SE.
     for candidate in first.candidates:
         p = candidate.estimator.predict_proba(data.X("train"))[:, 1]
-        assert p.mean() == pytest.approx(data.y("train").mean(), abs=0.02), candidate.name
+        assert p.mean() == pytest.approx(data.y("train").mean(), abs=0.03), candidate.name
     weighted = candidates.fit_base(candidates.LOGISTIC, FAST, 11, data.X("train"), data.y("train"))
     assert weighted.predict_proba(data.X("train"))[:, 1].mean() > 1.5 * data.y("train").mean()  # what was fixed
     lr = first.candidate(candidates.LOGISTIC).estimator
@@ -216,3 +217,32 @@ def test_reusing_the_fold_models_gives_exactly_the_stock_calibrated_model(name: 
     assert (a.a_, a.b_) == (b.a_, b.b_)
     with pytest.raises(ValueError, match="one score per training row"):
         candidates.fit_reusing_folds(name, FAST, 3, X, y, splits, np.zeros(3))
+
+
+def test_the_same_data_under_other_pseudonyms_trains_the_same_models(tmp_path, tables) -> None:
+    """Another data directory draws other pseudonyms: rows, folds and models must not change with them."""
+    rng = np.random.default_rng(1)
+    ids = set(tables["training_set"]["stay_id"]) | set(tables["training_set"]["patient_id"])
+    fresh = {old: f"{rng.integers(2**63):016x}" for old in sorted(ids)}
+    renamed = {
+        name: frame.with_columns(
+            *(pl.col(c).replace_strict(fresh) for c in ("stay_id", "patient_id") if c in frame.columns)
+        ).sample(fraction=1.0, shuffle=True, seed=2)
+        if name != "feature_dictionary"
+        else frame
+        for name, frame in tables.items()
+    }
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = _load(tmp_path / "a", tables), _load(tmp_path / "b", renamed)
+    original = {new: old for old, new in fresh.items()}
+    assert [original[s] for s in second.frame["stay_id"]] == first.frame["stay_id"].tolist()
+    np.testing.assert_array_equal(first.groups("train"), second.groups("train"))
+    settings = TrainingSettings(seed=11, hyperparameters=FAST)
+    a = train_candidates(first.X("train"), first.y("train"), first.groups("train"), settings)
+    b = train_candidates(second.X("train"), second.y("train"), second.groups("train"), settings)
+    for x, y in zip(a.candidates, b.candidates, strict=True):
+        assert x.folds == y.folds
+        np.testing.assert_array_equal(
+            x.estimator.predict_proba(first.X("test")), y.estimator.predict_proba(second.X("test"))
+        )
