@@ -180,6 +180,7 @@ def repeated_splits(home: Path, args) -> list[dict]:
     import numpy as np
     import polars as pl
 
+    from healthcare_assets.features.canonical import RANK
     from healthcare_assets.features.training import split_training_set
     from healthcare_assets.modeling import metrics
     from healthcare_assets.modeling.calibration import calibration_intercept_slope
@@ -193,7 +194,7 @@ def repeated_splits(home: Path, args) -> list[dict]:
         frame = data.frame.drop(columns="split").reset_index(drop=True)
         truth = oracle_probabilities(con, frame["stay_id"].tolist())
     keys = pl.from_pandas(frame)  # every column: the split ranks patients by their data (features/canonical.py)
-    X, y, groups = frame[data.features], frame["label"].to_numpy(dtype=int), frame["patient_id"].to_numpy()
+    X, y, groups = frame[data.features], frame["label"].to_numpy(dtype=int), frame[RANK].to_numpy()  # as the asset
     rows = []
     for k in range(1, args.splits + 1):
         started = time.perf_counter()

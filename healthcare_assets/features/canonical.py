@@ -43,7 +43,8 @@ def patient_ranks(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def in_canonical_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with ``patient_rank`` added, its rows ordered by patient rank, then index time, then stay."""
+    """``frame`` with ``patient_rank`` (re)computed, its rows ordered by patient rank, then index time, then stay."""
+    frame = frame.drop(RANK, strict=False)  # a frame ranked before (``TrainingData``) is ranked from its data again
     ranked = frame.join(patient_ranks(frame), on="patient_id", how="left")
     order = [c for c in (RANK, "index_offset_h", "stay_id") if c in ranked.columns]
     return ranked.sort(order)
