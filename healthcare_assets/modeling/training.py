@@ -89,7 +89,7 @@ class TrainingResult:
 
 
 def folds(y: np.ndarray, groups: np.ndarray, settings: TrainingSettings) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedGroupKFold
+    from healthcare_assets.features.grouped_folds import StratifiedGroupKFold  # scikit-learn's folds, faster
 
     splitter = StratifiedGroupKFold(n_splits=settings.folds, shuffle=True, random_state=settings.seed)
     return list(splitter.split(np.zeros(len(y)), y, groups))
