@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import stat
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from healthcare_assets.audit.canonical import sha256_file
 from healthcare_assets.fhir.landing import land_batch, load_batch, new_batch_id, validate_batch_id
-from healthcare_assets.fhir.ndjson import NdjsonError, count_lines, type_from_name
+from healthcare_assets.fhir.ndjson import NdjsonError, _LineCounter, count_lines, file_stats, type_from_name
 from healthcare_assets.fhir.sources import FetchResult, NdjsonDirSource
 
 SYNTHEA_LINES = {
@@ -92,6 +93,33 @@ def test_count_lines_plain_gzip_and_unterminated(tmp_path: Path) -> None:
     packed = tmp_path / "a.ndjson.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
     assert count_lines(packed) == 3
+
+
+def _lines_holding_something(data: bytes) -> int:
+    """The rule, spelled out: lines (split at \\n) that hold anything but \\r."""
+    return sum(1 for line in data.split(b"\n") if line.strip(b"\r"))
+
+
+def test_line_counting_follows_the_rule_however_the_file_is_cut_into_pieces() -> None:
+    """The fast path (pieces without \\r or empty lines) and the slow one, mixed at every kind of boundary."""
+    rng = random.Random(5)
+    for _ in range(3000):
+        data = bytes(rng.choice(b"ab\n\n\r") for _ in range(rng.randrange(0, 40)))
+        if rng.random() < 0.5:
+            data = data.replace(b"\r", b"a")  # mostly fast pieces
+        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randrange(0, 6))))
+        counter = _LineCounter()
+        for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            counter.feed(data[start:end])
+        assert counter.total() == _lines_holding_something(data), (data, cuts)
+
+
+def test_file_stats_count_and_hash_a_big_file(tmp_path: Path) -> None:
+    path = tmp_path / "Observation.ndjson"
+    line = b'{"resourceType":"Observation","id":"x"}'
+    path.write_bytes((line + b"\n") * 300_000 + b"\n\r\n" + line)  # several pieces; blank lines near the end
+    stats = file_stats(path)
+    assert (stats.lines, stats.bytes, stats.sha256) == (300_001, path.stat().st_size, sha256_file(path))
 
 
 def test_bad_sources_name_the_folder(tmp_path: Path) -> None:
