@@ -1,108 +1,109 @@
-"""Patient-grouped, label-stratified k folds: scikit-learn's ``StratifiedGroupKFold``, the same folds, faster.
+"""Patient-grouped, label-stratified k folds: scikit-learn's ``StratifiedGroupKFold`` folds, found faster and
+without importing scikit-learn.
 
 scikit-learn gives each group (a patient) in turn to the fold that keeps the class proportions most even, trying
 every fold with a dozen NumPy calls on arrays of ten numbers: about 0.2 ms a patient, 1.5 s for the 7,500 patients
-of a 20,000-patient cohort, paid by the train/test split and again by training's cross-validation. For a binary
-label (the readmission label is one) this class does the same arithmetic on Python floats, in the same order
-(IEEE double either way), so it picks the same fold every time: the folds, and so every model, are unchanged.
-The tests compare each choice with scikit-learn's own ``_find_best_fold`` and the folds of both on many data
-sets. Input checks, shuffling and warnings are scikit-learn's; a label with one class or more than two is left
-to it.
-
-Import it where scikit-learn may be imported (a step), not in code the code location loads.
+of a 20,000-patient cohort, paid by the train/test split and again by training's cross-validation. Importing it
+costs the split step another 0.5-1 s, often its only use there. For a 0/1 label (the readmission label)
+``stratified_group_folds`` does the same arithmetic on Python floats, in the same order (IEEE double either way),
+so it picks the same fold every time: the folds, and so every model, are unchanged. The tests compare each choice
+with scikit-learn's own ``_find_best_fold`` and the folds of both on many data sets. Anything else (another
+label, bad arguments) goes to scikit-learn itself, for its folds or its error.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold as _SklearnStratifiedGroupKFold
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import column_or_1d
 
 
-class StratifiedGroupKFold(_SklearnStratifiedGroupKFold):
-    """``sklearn.model_selection.StratifiedGroupKFold`` with a faster fold assignment for binary labels."""
+def stratified_group_folds(
+    y: Sequence | np.ndarray, groups: Sequence | np.ndarray, n_splits: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices of each fold, exactly as ``StratifiedGroupKFold(n_splits, shuffle=True,
+    random_state=seed).split(X, y, groups)`` gives them, with its warning when a class is smaller than
+    ``n_splits``."""
+    y_arr, groups_arr = np.asarray(y), np.asarray(groups)
+    if not _handled_here(y_arr, groups_arr, n_splits, seed):
+        from sklearn.model_selection import StratifiedGroupKFold
 
-    def _iter_test_indices(self, X, y, groups) -> Iterator[np.ndarray]:
-        y = np.asarray(y)
-        if type_of_target(y) != "binary" or len(np.unique(y)) != 2:
-            # scikit-learn's checks and messages, or its assignment for one class or more than two
-            yield from super()._iter_test_indices(X, y, groups)
-            return
-        # As scikit-learn 1.9's StratifiedGroupKFold._iter_test_indices, up to the assignment loop.
-        rng = check_random_state(self.random_state)
-        y = column_or_1d(y)
-        _, y_inv, y_cnt = np.unique(y, return_inverse=True, return_counts=True)
-        if np.all(self.n_splits > y_cnt):
-            raise ValueError(f"n_splits={self.n_splits} cannot be greater than the number of members in each class.")
-        if self.n_splits > np.min(y_cnt):
-            warnings.warn(
-                f"The least populated class in y has only {np.min(y_cnt)} members, which is less than "
-                f"n_splits={self.n_splits}.",
-                UserWarning,
-                stacklevel=2,
-            )
-        _, groups_inv, groups_cnt = np.unique(groups, return_inverse=True, return_counts=True)
-        if self.n_splits > len(groups_cnt):
-            raise ValueError(
-                f"Cannot have number of splits n_splits={self.n_splits} greater than the number of groups: "
-                f"{len(groups_cnt)}."
-            )
-        y_counts_per_group = np.zeros((len(groups_cnt), 2))
-        np.add.at(y_counts_per_group, (groups_inv, y_inv), 1)
-        if self.shuffle:
-            perm = np.arange(len(groups_cnt))
-            rng.shuffle(perm)
-            y_counts_per_group = y_counts_per_group[perm]
-            inv_perm = np.empty_like(perm)
-            inv_perm[perm] = np.arange(perm.size)
-            groups_inv = inv_perm[groups_inv]
-        # Stable sort: groups with the same spread of classes keep their (shuffled) order.
-        order = np.argsort(-np.std(y_counts_per_group, axis=1), kind="stable")
-        fold_of_group = assign_folds(y_counts_per_group[order].tolist(), y_cnt.tolist(), self.n_splits)
-        folds = np.empty(len(groups_cnt), dtype=int)
-        folds[order] = fold_of_group
-        fold_of_sample = folds[groups_inv]
-        for i in range(self.n_splits):
-            yield np.flatnonzero(fold_of_sample == i)
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y_arr)), y_arr, groups_arr))
+    # As scikit-learn 1.9's StratifiedGroupKFold._iter_test_indices, with its shuffle.
+    _, y_inv, y_cnt = np.unique(y_arr, return_inverse=True, return_counts=True)
+    if n_splits > np.min(y_cnt):
+        warnings.warn(
+            f"The least populated class in y has only {np.min(y_cnt)} members, which is less than n_splits={n_splits}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    _, groups_inv, groups_cnt = np.unique(groups_arr, return_inverse=True, return_counts=True)
+    y_counts_per_group = np.zeros((len(groups_cnt), len(y_cnt)))
+    np.add.at(y_counts_per_group, (groups_inv, y_inv), 1)
+    perm = np.arange(len(groups_cnt))
+    np.random.RandomState(seed).shuffle(perm)  # scikit-learn's check_random_state(seed)
+    y_counts_per_group = y_counts_per_group[perm]
+    inv_perm = np.empty_like(perm)
+    inv_perm[perm] = np.arange(perm.size)
+    groups_inv = inv_perm[groups_inv]
+    # Stable sort: groups with the same spread of classes keep their (shuffled) order.
+    order = np.argsort(-np.std(y_counts_per_group, axis=1), kind="stable")
+    chosen = assign_folds(y_counts_per_group[order].tolist(), y_cnt.tolist(), n_splits)
+    fold_of_group = np.empty(len(groups_cnt), dtype=int)
+    fold_of_group[order] = chosen
+    fold_of_row = fold_of_group[groups_inv]
+    return [(np.flatnonzero(fold_of_row != i), np.flatnonzero(fold_of_row == i)) for i in range(n_splits)]
+
+
+def _handled_here(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> bool:
+    """A 0/1 label (one class or both), valid arguments: no error for scikit-learn to raise."""
+    if not (isinstance(n_splits, numbers.Integral) and n_splits >= 2 and isinstance(seed, numbers.Integral)):
+        return False
+    if y.ndim != 1 or groups.ndim != 1 or len(y) != len(groups) or len(y) < n_splits:
+        return False
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool) or not np.isin(y, (0, 1)).all():
+        return False
+    counts = np.unique(y, return_counts=True)[1]
+    return len(np.unique(groups)) >= n_splits and not np.all(n_splits > counts)
 
 
 def assign_folds(group_counts: Sequence[Sequence[float]], class_counts: Sequence[int], n_splits: int) -> list[int]:
-    """The fold of each group, given in the order they are assigned: its (negatives, positives) counts."""
+    """The fold of each group, given in the order they are assigned as its counts per class (one or two)."""
     totals = [float(c) for c in class_counts]
-    counts = [[0.0, 0.0] for _ in range(n_splits)]
+    counts = [[0.0] * len(totals) for _ in range(n_splits)]
     chosen = []
-    for negatives, positives in group_counts:
-        best = best_fold(counts, totals, negatives, positives)
-        counts[best][0] += negatives
-        counts[best][1] += positives
+    for group in group_counts:
+        best = best_fold(counts, totals, group)
+        for k, n in enumerate(group):
+            counts[best][k] += n
         chosen.append(best)
     return chosen
 
 
-def best_fold(counts: list[list[float]], totals: Sequence[float], negatives: float, positives: float) -> int:
-    """scikit-learn's ``StratifiedGroupKFold._find_best_fold`` for two classes, operation for operation.
+def best_fold(counts: list[list[float]], totals: Sequence[float], group: Sequence[float]) -> int:
+    """scikit-learn's ``StratifiedGroupKFold._find_best_fold`` for one or two classes, operation for operation.
 
-    For each fold, with the group added to it: the standard deviation across folds of each class's share (mean
-    of the shares summed fold by fold, then the squared deviations summed fold by fold, as NumPy reduces a
-    column), averaged over the two classes. The lowest wins; a tie (``np.isclose``) goes to the smaller fold.
+    For each fold, with the group added to it: the standard deviation across folds of each class's share (sums
+    run fold by fold, as NumPy reduces a column), averaged over the classes. The lowest wins; a tie
+    (``np.isclose``) goes to the fold with fewer rows. With more than two classes NumPy's mean over the classes
+    sums in another order, so that case is not handled here.
     """
-    n = len(counts)
-    share0 = [c[0] / totals[0] for c in counts]
-    share1 = [c[1] / totals[1] for c in counts]
+    if len(totals) > 2:
+        raise ValueError("best_fold handles one or two classes")
+    shares = [[c[k] / totals[k] for c in counts] for k in range(len(totals))]
     best, min_eval, min_samples = 0, math.inf, math.inf
-    for i in range(n):
-        column0 = share0.copy()
-        column1 = share1.copy()
-        column0[i] = (counts[i][0] + negatives) / totals[0]
-        column1[i] = (counts[i][1] + positives) / totals[1]
-        fold_eval = (_std(column0) + _std(column1)) / 2
-        samples = counts[i][0] + counts[i][1]
+    for i in range(len(counts)):
+        spreads = []
+        for k, column in enumerate(shares):
+            proposed = column.copy()
+            proposed[i] = (counts[i][k] + group[k]) / totals[k]
+            spreads.append(_std(proposed))
+        fold_eval = _sum(spreads) / len(spreads)
+        samples = _sum(counts[i])
         # np.isclose(fold_eval, min_eval): |a - b| <= atol + rtol * |b|, and never close to infinity.
         close = min_eval != math.inf and abs(fold_eval - min_eval) <= 1e-08 + 1e-05 * abs(min_eval)
         if fold_eval < min_eval or (close and samples < min_samples):
@@ -110,14 +111,15 @@ def best_fold(counts: list[list[float]], totals: Sequence[float], negatives: flo
     return best
 
 
-def _std(values: list[float]) -> float:
-    """``np.std`` of a column: the sums run in order, element by element (NumPy's reduction along axis 0)."""
+def _sum(values: Sequence[float]) -> float:
+    """Element by element, in order (NumPy's reduction along a column, and of two or fewer numbers)."""
     total = 0.0
     for v in values:
         total += v
-    mean = total / len(values)
-    squares = 0.0
-    for v in values:
-        d = v - mean
-        squares += d * d
-    return math.sqrt(squares / len(values))
+    return total
+
+
+def _std(values: list[float]) -> float:
+    """``np.std`` of a column: the mean, then the mean squared deviation, each summed in order."""
+    mean = _sum(values) / len(values)
+    return math.sqrt(_sum([(v - mean) * (v - mean) for v in values]) / len(values))

@@ -5,12 +5,12 @@ computed over all batches at once (a stay belongs to the batch that first carrie
 cannot duplicate it, and labels that were pending when its batch arrived are relabelled from all data read).
 
 The split is patient-grouped (no patient on both sides), stratified on the label and seeded. ``random``
-uses scikit-learn's ``StratifiedGroupKFold`` (its folds, found faster: ``grouped_folds.py``) and keeps one fold
-as the test set (so the test fraction is 1/k); its groups are patients ranked by their data (``canonical.py``),
-not by pseudonym, so the same export splits the same way in every data directory. ``temporal`` trains on earlier
-batches and tests on the latest ones; patients already seen in training are dropped from the test side. Index
-times cannot order stays across patients (each patient's hours count from their own anchor, a Safe Harbor
-requirement), so batches are the only clock that spans patients.
+uses scikit-learn's ``StratifiedGroupKFold`` (its folds, found faster and without scikit-learn:
+``grouped_folds.py``) and keeps one fold as the test set (so the test fraction is 1/k); its groups are patients
+ranked by their data (``canonical.py``), not by pseudonym, so the same export splits the same way in every data
+directory. ``temporal`` trains on earlier batches and tests on the latest ones; patients already seen in
+training are dropped from the test side. Index times cannot order stays across patients (each patient's hours
+count from their own anchor, a Safe Harbor requirement), so batches are the only clock that spans patients.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import polars as pl
 
 from healthcare_assets.features.canonical import RANK, in_canonical_order
 from healthcare_assets.features.dictionary import training_columns
+from healthcare_assets.features.grouped_folds import stratified_group_folds
 from healthcare_assets.features.spec import FeatureSpec
 from healthcare_assets.warehouse.duckdb_store import quote_ident
 
@@ -109,9 +110,6 @@ def split_training_set(
 
 
 def _random(frame: pl.DataFrame, test_fraction: float, seed: int) -> Split:
-    # scikit-learn's StratifiedGroupKFold, faster; imported by the step, not by the code location
-    from healthcare_assets.features.grouped_folds import StratifiedGroupKFold
-
     folds = max(2, round(1 / test_fraction))
     patients = frame.get_column("patient_id").n_unique()
     if patients < folds:
@@ -120,8 +118,7 @@ def _random(frame: pl.DataFrame, test_fraction: float, seed: int) -> Split:
     groups = frame.get_column(RANK).to_numpy()  # data-derived, so the split does not depend on the pseudonyms
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        _, test_index = next(splitter.split(np.zeros(frame.height), labels, groups))
+        _, test_index = stratified_group_folds(labels, groups, folds, seed)[0]
     side = np.full(frame.height, "train", dtype=object)
     side[test_index] = "test"
     assignments = frame.select("stay_id", "patient_id").with_columns(pl.Series("split", side.tolist()))
