@@ -28,20 +28,36 @@ def stratified_group_folds(
     random_state=seed).split(X, y, groups)`` gives them, with its warning when a class is smaller than
     ``n_splits``."""
     y_arr, groups_arr = np.asarray(y), np.asarray(groups)
-    if not _handled_here(y_arr, groups_arr, n_splits, seed):
-        from sklearn.model_selection import StratifiedGroupKFold
+    if _zero_one_label(y_arr, groups_arr, n_splits, seed):
+        _, y_inv, y_cnt = np.unique(y_arr, return_inverse=True, return_counts=True)
+        _, groups_inv, groups_cnt = np.unique(groups_arr, return_inverse=True, return_counts=True)
+        if len(groups_cnt) >= n_splits and not np.all(n_splits > y_cnt):  # else scikit-learn's error
+            return _folds(y_inv, y_cnt, groups_inv, groups_cnt, n_splits, seed)
+    from sklearn.model_selection import StratifiedGroupKFold
 
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        return list(splitter.split(np.zeros(len(y_arr)), y_arr, groups_arr))
-    # As scikit-learn 1.9's StratifiedGroupKFold._iter_test_indices, with its shuffle.
-    _, y_inv, y_cnt = np.unique(y_arr, return_inverse=True, return_counts=True)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y_arr)), y_arr, groups_arr))
+
+
+def _zero_one_label(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> bool:
+    """A 0/1 label (one class or both) with arguments scikit-learn accepts as they are."""
+    if not (isinstance(n_splits, numbers.Integral) and n_splits >= 2 and isinstance(seed, numbers.Integral)):
+        return False
+    if y.ndim != 1 or groups.ndim != 1 or len(y) != len(groups) or len(y) < n_splits:
+        return False
+    return (np.issubdtype(y.dtype, np.integer) or y.dtype == bool) and bool(np.isin(y, (0, 1)).all())
+
+
+def _folds(
+    y_inv: np.ndarray, y_cnt: np.ndarray, groups_inv: np.ndarray, groups_cnt: np.ndarray, n_splits: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """As scikit-learn 1.9's StratifiedGroupKFold._iter_test_indices, with its shuffle."""
     if n_splits > np.min(y_cnt):
         warnings.warn(
             f"The least populated class in y has only {np.min(y_cnt)} members, which is less than n_splits={n_splits}.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    _, groups_inv, groups_cnt = np.unique(groups_arr, return_inverse=True, return_counts=True)
     y_counts_per_group = np.zeros((len(groups_cnt), len(y_cnt)))
     np.add.at(y_counts_per_group, (groups_inv, y_inv), 1)
     perm = np.arange(len(groups_cnt))
@@ -57,18 +73,6 @@ def stratified_group_folds(
     fold_of_group[order] = chosen
     fold_of_row = fold_of_group[groups_inv]
     return [(np.flatnonzero(fold_of_row != i), np.flatnonzero(fold_of_row == i)) for i in range(n_splits)]
-
-
-def _handled_here(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> bool:
-    """A 0/1 label (one class or both), valid arguments: no error for scikit-learn to raise."""
-    if not (isinstance(n_splits, numbers.Integral) and n_splits >= 2 and isinstance(seed, numbers.Integral)):
-        return False
-    if y.ndim != 1 or groups.ndim != 1 or len(y) != len(groups) or len(y) < n_splits:
-        return False
-    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool) or not np.isin(y, (0, 1)).all():
-        return False
-    counts = np.unique(y, return_counts=True)[1]
-    return len(np.unique(groups)) >= n_splits and not np.all(n_splits > counts)
 
 
 def assign_folds(group_counts: Sequence[Sequence[float]], class_counts: Sequence[int], n_splits: int) -> list[int]:
