@@ -9,6 +9,7 @@ import duckdb
 import orjson
 import pytest
 
+from healthcare_assets.fhir import profile as profile_module
 from healthcare_assets.fhir.landing import land_batch
 from healthcare_assets.fhir.profile import EXCLUDED_FILE, QUARANTINE_DIR, ProfileLimits, load_profile, profile_batch
 from healthcare_assets.fhir.sources import NdjsonDirSource
@@ -129,6 +130,40 @@ def test_quarantine_names_file_line_and_reason(messy_batch) -> None:
     assert kept == ["p1", "p3"]  # exactly the accepted resources, read the fast way
     expected = duckdb.sql("SELECT bit_xor(hash(x)) FROM (VALUES ('p1'), ('p3')) t(x)").fetchall()[0][0]
     assert counts["Patient"].id_checksum == str(expected)
+
+
+@pytest.mark.parametrize("synthea", [False, True], ids=["messy", "synthea"])
+def test_testing_validity_first_gives_the_same_profile(
+    tmp_path: Path, messy_batch, synthea_dir: Path, synthea: bool, monkeypatch
+) -> None:
+    """Malformed lines are skipped either by ``try`` or by ``json_valid`` first (chosen per file from the screen's
+    hint, for speed only): both give the same profile, quarantine and exclusion list."""
+    batch = land_batch(tmp_path / "batches", "both", NdjsonDirSource(synthea_dir)) if synthea else messy_batch
+    chosen = profile_module._line_facts
+
+    def outputs(threshold: float) -> tuple[set[bool], dict, bytes, list]:
+        seen = set()
+
+        def recording(*args) -> None:
+            seen.add(args[-1])
+            chosen(*args)
+
+        monkeypatch.setattr(profile_module, "_line_facts", recording)
+        monkeypatch.setattr(profile_module, "TEST_VALIDITY_FIRST_ABOVE", threshold)
+        result = profile_batch(batch, ProfileLimits(max_quarantine_rate=0.5, max_dangling_rate=0.5))
+        described = {k: v for k, v in vars(result).items() if k != "seconds"}
+        quarantine = (batch.batch_dir / QUARANTINE_DIR / "quarantine.ndjson").read_bytes()
+        excluded = duckdb.sql(f"SELECT * FROM '{batch.batch_dir / QUARANTINE_DIR / EXCLUDED_FILE}' ORDER BY ALL")
+        return seen, described, quarantine, excluded.fetchall()
+
+    by_hint, *hinted = outputs(profile_module.TEST_VALIDITY_FIRST_ABOVE)
+    always, *first = outputs(-1.0)
+    never, *tried = outputs(float("inf"))
+    assert always == {True} and never == {False}
+    assert first == tried == hinted
+    # The hint: the messy Patient file (a malformed and a blank line in nine) tests validity first; clean
+    # Synthea files (and the messy Encounter file) do not.
+    assert by_hint == ({False} if synthea else {True, False})
 
 
 def test_gate_fails_above_limits(messy_batch) -> None:

@@ -15,12 +15,12 @@ from healthcare_assets.fhir.screen import PLACEHOLDER, screen_file, write_readab
 from healthcare_assets_tests.dirty_input import binary_blob, latin1_line, long_line
 
 
-def _reference(data: bytes, limit: int, reject: str | None = None) -> tuple[int, list[tuple[int, str]], bytes]:
+def _reference(data: bytes, limit: int, reject: str | None = None) -> tuple[int, list[tuple[int, str]], bytes, int]:
     """The same classification, the slow obvious way: split everything, look at each line whole."""
     parts = data.split(b"\n")
     if parts[-1] == b"":
         parts.pop()
-    bad, kept = [], []
+    bad, kept, unclosed = [], [], 0
     for number, line in enumerate(parts, start=1):
         body = line[:-1] if line.endswith(b"\r") else line
         reason = None
@@ -37,8 +37,9 @@ def _reference(data: bytes, limit: int, reject: str | None = None) -> tuple[int,
         if reason:
             bad.append((number, reason))
         kept.append(PLACEHOLDER if reason else body)
+        unclosed += not reason and not body.endswith(b"}")
     copy = b"\n".join(kept) + (b"\n" if parts and data.endswith(b"\n") else b"")
-    return len(parts), bad, copy
+    return len(parts), bad, copy, unclosed
 
 
 PIECES = [
@@ -71,11 +72,14 @@ def test_matches_the_obvious_classification_whatever_the_chunking(tmp_path: Path
             path = tmp_path / f"t{trial}.ndjson.gz"
             path.write_bytes(gzip.compress(data))
         monkeypatch.setattr(screen, "_CHUNK", rng.choice([7, 64, 1000, 1 << 20]))
+        monkeypatch.setattr(screen, "_HINT_EVERY", 1)  # every line looked at: the hint is exact
         found = screen_file(path, limit, reject)
-        lines_expected, bad_expected, copy_expected = _reference(data, limit, reject)
+        lines_expected, bad_expected, copy_expected, unclosed_expected = _reference(data, limit, reject)
         assert found.lines == lines_expected, (trial, data)
         assert list(zip(found.bad_lines, found.bad_reasons, strict=True)) == bad_expected, (trial, data)
         if reject is None:
+            assert found.unclosed_lines == unclosed_expected, (trial, data)
+            assert found.hinted_lines == lines_expected - len(bad_expected), (trial, data)
             write_readable_copy(path, found, tmp_path / "copy.ndjson", limit)
             assert (tmp_path / "copy.ndjson").read_bytes() == copy_expected, (trial, data)
 
