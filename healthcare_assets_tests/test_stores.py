@@ -23,6 +23,13 @@ from healthcare_assets.stores import (
 URL = "postgresql+psycopg2://dagster:s3cret-pw@db.hospital.internal:5432/healthcare_assets"
 
 
+def _without_dagster_home(monkeypatch) -> None:
+    """DAGSTER_HOME unset; what ``prepare_dagster_home`` then sets is undone after the test (setting it first makes
+    monkeypatch record the original, which a ``delenv`` of an unset variable would not)."""
+    monkeypatch.setenv("DAGSTER_HOME", "unset-by-the-test")
+    monkeypatch.delenv("DAGSTER_HOME")
+
+
 def test_redact_hides_only_the_password() -> None:
     assert redact(URL) == "postgresql+psycopg2://dagster:***@db.hospital.internal:5432/healthcare_assets"
     assert redact("postgresql+psycopg2://dagster@h/db") == "postgresql+psycopg2://dagster@h/db"
@@ -56,7 +63,7 @@ def test_mlflow_store_follows_the_environment(monkeypatch, tmp_path) -> None:
 
 
 def test_dagster_yaml_switches_with_the_setting_and_never_holds_the_url(monkeypatch, tmp_path) -> None:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    _without_dagster_home(monkeypatch)
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
     paths = Paths(tmp_path / "home")
     config = prepare_dagster_home(paths) / "dagster.yaml"
@@ -73,8 +80,22 @@ def test_dagster_yaml_switches_with_the_setting_and_never_holds_the_url(monkeypa
     assert config.read_text() == DAGSTER_YAML
 
 
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgres"])
+def test_the_instance_has_telemetry_and_the_ui_sign_up_prompt_off(monkeypatch, tmp_path, postgres: bool) -> None:
+    _without_dagster_home(monkeypatch)
+    if postgres:
+        monkeypatch.setenv(POSTGRES_URL_ENV, URL)
+    else:
+        monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
+    prepare_dagster_home(Paths(tmp_path / "home"))
+    from dagster._core.instance.config import dagster_instance_config  # the instance's own reading of the file
+
+    config, _ = dagster_instance_config(os.environ["DAGSTER_HOME"])
+    assert config["telemetry"] == {"enabled": False} and config["nux"] == {"enabled": False}
+
+
 def test_an_operators_own_dagster_yaml_is_left_alone(monkeypatch, tmp_path) -> None:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    _without_dagster_home(monkeypatch)
     monkeypatch.setenv(POSTGRES_URL_ENV, URL)
     own = "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
     (tmp_path / "home" / "dagster").mkdir(parents=True)

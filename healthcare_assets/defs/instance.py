@@ -25,6 +25,9 @@ _COMMON = """\
 # Telemetry is off: nothing here may touch the network.
 telemetry:
   enabled: false
+# No first-visit prompt in the UI for an e-mail address and a newsletter: auditors browse it, not Dagster's sign-up.
+nux:
+  enabled: false
 # Engine chatter (step workers starting) stays out of the terminal; the event log keeps everything.
 python_logs:
   python_log_level: INFO
