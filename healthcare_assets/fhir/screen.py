@@ -61,8 +61,8 @@ class ScreenResult:
     longest_line: int = 0  # of the lines kept; exact above the chunk size, an upper bound below it
     # A hint for readers (nothing is classified by it): of ``hinted_lines`` kept lines (blank ones too), how many
     # do not end in ``}``. Every truncated line is among those, so a file that may hold many malformed lines can
-    # be told from a clean one. Lines within one chunk are looked at in one chunk of ``_HINT_EVERY`` (a sample:
-    # counting them all cost as much as counting lines).
+    # be told from a clean one. Of the lines wholly inside a chunk, only those of the first chunk and then of one
+    # chunk in ``_HINT_EVERY`` are looked at (a sample: looking at them all cost as much as counting lines).
     hinted_lines: int = 0
     unclosed_lines: int = 0
     carriage_returns: bool = False
