@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,14 +92,16 @@ def launch_batch(
     watcher = _RunWatcher(instance, launch_id, printer)
     watcher.start()
     try:
-        result = execute_job(
-            reconstructable(batch_pipeline_job),
-            instance=instance,
-            run_config=run_config,
-            tags={"dagster/partition": batch_id, LAUNCH_TAG: launch_id},
-        )
+        with ungated_warnings_held() as held:
+            result = execute_job(
+                reconstructable(batch_pipeline_job),
+                instance=instance,
+                run_config=run_config,
+                tags={"dagster/partition": batch_id, LAUNCH_TAG: launch_id},
+            )
     finally:
         watcher.stop()
+    watcher.report_ungated(held)
     return LaunchResult(
         result.run_id,
         result.success,
@@ -148,18 +152,57 @@ def execute_watched(
     watcher = _RunWatcher(instance, launch_id, printer)
     watcher.start()
     try:
-        result = execute_job(
-            reconstructable(job_fn),
-            instance=instance,
-            run_config=config,
-            tags={**(tags or {}), LAUNCH_TAG: launch_id},
-            asset_selection=asset_selection,
-        )
+        with ungated_warnings_held() as held:
+            result = execute_job(
+                reconstructable(job_fn),
+                instance=instance,
+                run_config=config,
+                tags={**(tags or {}), LAUNCH_TAG: launch_id},
+                asset_selection=asset_selection,
+            )
     finally:
         watcher.stop()
+    watcher.report_ungated(held)
     return LaunchResult(
         result.run_id, result.success, watcher.failed_checks, watcher.errors, watcher.warnings, watcher.stacks
     )
+
+
+# Dagster's engine (the run's orchestration, in this process whatever the executor) logs this when a step whose
+# blocking check emitted no result did not run, before it decides on the step downstream.
+ENGINE_LOGGER = "dagster._core.execution.plan.active"
+_UNGATED = re.compile(r"downstream step '([^']+)' will proceed without gating")
+
+
+class UngatedWarnings(logging.Filter):
+    """Holds back the engine's warning that a downstream step "will proceed without gating" on a blocking check.
+
+    The engine logs it whenever the checked step was skipped, and then skips the downstream step as well, since
+    the skipped step's asset is missing too: every run with too few outcomes to train printed that the model
+    card "will proceed without gating" on the clinical gate, and then skipped the card. Held warnings are
+    printed after the run only for downstream steps that were not skipped (``_RunWatcher.report_ungated``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[str, str]] = []  # (downstream step, message)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = _UNGATED.search(record.getMessage())
+        if match is None:
+            return True
+        self.held.append((match.group(1), record.getMessage()))
+        return False
+
+
+@contextmanager
+def ungated_warnings_held() -> Iterator[UngatedWarnings]:
+    held = UngatedWarnings()
+    logger = logging.getLogger(ENGINE_LOGGER)
+    logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        logger.removeFilter(held)
 
 
 class _RunWatcher(threading.Thread):
@@ -172,11 +215,19 @@ class _RunWatcher(threading.Thread):
         self.warnings: list[str] = []
         self.stacks: list[str] = []
         self.summary: dict[str, Any] = {}
+        self.skipped: set[str] = set()
         self._step_started: dict[str, float] = {}
 
     def stop(self) -> None:
         self._stopping.set()
         self.join(timeout=10)
+
+    def report_ungated(self, held: UngatedWarnings) -> None:
+        """After ``stop``: the engine's held warnings whose downstream step did run (see ``UngatedWarnings``)."""
+        for step, message in held.held:
+            if step not in self.skipped:
+                self.warnings.append(message)
+                self.printer(f"  ⚠ {message}")
 
     def run(self) -> None:
         run_id, cursor = None, None
@@ -246,6 +297,7 @@ class _RunWatcher(threading.Thread):
                 self.stacks.append(f"{step}:\n{event.step_failure_data.error.to_string()}")
             self.printer(f"  ✘ {step} failed: {cause}")
         elif kind == DagsterEventType.STEP_SKIPPED:
+            self.skipped.add(step)
             self.printer(
                 f"  - {step} skipped (nothing upstream to build on: a step failed, a check blocked, or a step had "
                 "nothing to do, such as scoring with no champion yet; see above)"
