@@ -89,19 +89,14 @@ def launch_batch(
     }
     for key, value in (extra_run_config or {}).items():
         run_config.setdefault(key, {}).update(value)
-    watcher = _RunWatcher(instance, launch_id, printer)
-    watcher.start()
-    try:
-        with ungated_warnings_held() as held:
-            result = execute_job(
-                reconstructable(batch_pipeline_job),
-                instance=instance,
-                run_config=run_config,
-                tags={"dagster/partition": batch_id, LAUNCH_TAG: launch_id},
-            )
-    finally:
-        watcher.stop()
-    watcher.report_ungated(held)
+    result, watcher = _execute_printing(
+        instance,
+        launch_id,
+        printer,
+        batch_pipeline_job,
+        run_config=run_config,
+        tags={"dagster/partition": batch_id, LAUNCH_TAG: launch_id},
+    )
     return LaunchResult(
         result.run_id,
         result.success,
@@ -149,23 +144,34 @@ def execute_watched(
     config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR" if verbose else "CRITICAL"}}}}
     for key, value in (run_config or {}).items():
         config.setdefault(key, {}).update(value)
+    result, watcher = _execute_printing(
+        instance,
+        launch_id,
+        printer,
+        job_fn,
+        run_config=config,
+        tags={**(tags or {}), LAUNCH_TAG: launch_id},
+        asset_selection=asset_selection,
+    )
+    return LaunchResult(
+        result.run_id, result.success, watcher.failed_checks, watcher.errors, watcher.warnings, watcher.stacks
+    )
+
+
+def _execute_printing(
+    instance: DagsterInstance, launch_id: str, printer: Printer, job_fn: Callable[[], Any], **execute_args: Any
+) -> tuple[Any, _RunWatcher]:
+    """``execute_job`` of ``job_fn`` with a watcher printing its events; the engine's held "without gating"
+    warnings are reported once every event is in."""
     watcher = _RunWatcher(instance, launch_id, printer)
     watcher.start()
     try:
         with ungated_warnings_held() as held:
-            result = execute_job(
-                reconstructable(job_fn),
-                instance=instance,
-                run_config=config,
-                tags={**(tags or {}), LAUNCH_TAG: launch_id},
-                asset_selection=asset_selection,
-            )
+            result = execute_job(reconstructable(job_fn), instance=instance, **execute_args)
     finally:
         watcher.stop()
     watcher.report_ungated(held)
-    return LaunchResult(
-        result.run_id, result.success, watcher.failed_checks, watcher.errors, watcher.warnings, watcher.stacks
-    )
+    return result, watcher
 
 
 # Dagster's engine (the run's orchestration, in this process whatever the executor) logs this when a step whose
