@@ -180,7 +180,7 @@ class _Screener:
             if block.isascii() or _is_utf8(block):
                 lines = block.count(b"\n") + 1
                 result.lines += lines
-                if self.chunks % _HINT_EVERY == 1 % _HINT_EVERY:  # the first chunk, then one in _HINT_EVERY
+                if (self.chunks - 1) % _HINT_EVERY == 0:  # the first chunk, then one in _HINT_EVERY
                     result.hinted_lines += lines
                     result.unclosed_lines += lines - block.count(b"}\n") - block.endswith(b"}")
                 return
