@@ -7,6 +7,7 @@ features stage) and runs in the ``training_pipeline`` job after a batch, or alon
 # No `from __future__ import annotations` here: Dagster reads the Config annotations at import.
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -41,6 +42,9 @@ class TrainingConfig(Config):
     gb_max_leaf_nodes: int = Field(default=15, description="Gradient boosting: leaves per tree.")
     gb_min_samples_leaf: int = Field(default=40, description="Gradient boosting: stays per leaf at least.")
     gb_l2_regularization: float = Field(default=1.0, description="Gradient boosting: L2 on leaf values.")
+    workers: int = Field(
+        default=2, description="Processes fitting side by side (1: one fit after the other, in the step's process)."
+    )
 
     def settings(self) -> TrainingSettings:
         return TrainingSettings(
@@ -56,6 +60,7 @@ class TrainingConfig(Config):
                 gb_min_samples_leaf=self.gb_min_samples_leaf,
                 gb_l2_regularization=self.gb_l2_regularization,
             ),
+            workers=self.workers,
         )
 
 
@@ -97,9 +102,13 @@ def candidate_models(
         f"training {len(settings.candidates)} candidate(s) on {summary['train']['stays']} stays "
         f"({summary['train']['events']} events), {len(data.features)} features, {settings.folds}-fold CV"
     )
-    result = train_candidates(data.X("train"), data.y("train"), data.groups("train"), settings)
-    lineage = git_revision()
     tracker = mlflow.tracker(home, config.use_case)
+    # The store is opened while the fits run in their worker processes (this process only waits for them).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-store") as background:
+        store = background.submit(tracker.prepare)
+        result = train_candidates(data.X("train"), data.y("train"), data.groups("train"), settings)
+        store.result()
+    lineage = git_revision()
     registered = record_training(
         tracker,
         config.use_case,

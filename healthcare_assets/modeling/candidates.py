@@ -137,6 +137,7 @@ def fit_reusing_folds(
     y: np.ndarray,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     oof_scores: np.ndarray,
+    base: BaseEstimator | None = None,
 ) -> BaseEstimator:
     """``fit``'s model, without fitting the fold models a second time.
 
@@ -146,7 +147,8 @@ def fit_reusing_folds(
     ``cross_val_predict`` would return); the base model is fitted on all of ``X`` and the sigmoid calibrator on
     ``oof_scores`` exactly as ``CalibratedClassifierCV.fit`` does (``ensemble=False``). The result is a stock
     ``CalibratedClassifierCV``, fitted; the tests check it predicts what ``fit``'s does, to the last bit.
-    Five of each candidate's eleven fits are saved.
+    Five of each candidate's eleven fits are saved. ``base``: the candidate already fitted on all of ``X``
+    (``fit_base``), when the caller fitted it alongside the fold models.
     """
     # scikit-learn's own private step of CalibratedClassifierCV.fit (the lock pins the version; the equivalence
     # test fails if a release changes what it builds).
@@ -157,7 +159,8 @@ def fit_reusing_folds(
     if scores.shape != y.shape:
         raise ValueError(f"oof_scores has shape {scores.shape}, expected {y.shape} (one score per training row)")
     model = _recalibrated(name, params, seed, folds)
-    base = fit_base(name, params, seed, X, y)
+    if base is None:
+        base = fit_base(name, params, seed, X, y)
     model.classes_ = np.unique(y)
     calibrated = _fit_calibrator(base, scores.reshape(-1, 1), y, model.classes_, RECALIBRATION, np)
     model.calibrated_classifiers_ = [calibrated]

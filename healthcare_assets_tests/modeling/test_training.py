@@ -134,11 +134,16 @@ def test_grouped_folds_keep_patients_together_and_stratify() -> None:
 def test_candidates_train_reproducibly_and_the_corrected_logistic_regression_is_calibrated(tmp_path, tables) -> None:
     data = _load(tmp_path, tables)
     settings = TrainingSettings(seed=11, hyperparameters=FAST)
+    assert settings.workers == 2  # side by side in two processes by default...
     first = train_candidates(data.X("train"), data.y("train"), data.groups("train"), settings)
-    second = train_candidates(data.X("train"), data.y("train"), data.groups("train"), settings)
+    # ... and one after the other in this process: the same folds, the same bits.
+    serial = TrainingSettings(seed=11, hyperparameters=FAST, workers=1)
+    second = train_candidates(data.X("train"), data.y("train"), data.groups("train"), serial)
     assert [c.name for c in first.candidates] == list(candidates.CANDIDATES)
     for a, b in zip(first.candidates, second.candidates, strict=True):
         assert a.folds == b.folds
+        np.testing.assert_array_equal(a.oof, b.oof)
+        assert a.fit_seconds > 0
         np.testing.assert_array_equal(
             a.estimator.predict_proba(data.X("test")), b.estimator.predict_proba(data.X("test"))
         )
@@ -166,6 +171,8 @@ def test_choice_prefers_the_simpler_model_on_a_near_tie() -> None:
     assert choose([R("logistic_regression", 0.890), R("gradient_boosting", 0.903)], 0.005) == "gradient_boosting"
     with pytest.raises(ValueError, match="candidates must be among"):
         TrainingSettings(candidates=("random_forest",))
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        TrainingSettings(workers=0)
 
 
 def test_every_candidate_round_trips_through_skops_with_exactly_the_trusted_types() -> None:
