@@ -215,6 +215,61 @@ class Estimate:
         return {"value": self.value, "ci_low": self.low, "ci_high": self.high, "bootstrap_samples": self.samples}
 
 
+@dataclass(frozen=True)
+class AurocOf:
+    """The AUROC of column ``column`` of a 2-D score array, less that of column ``minus`` when given (a paired
+    difference): what ``cluster_bootstrap`` computes from resampling weights, like ``auroc`` itself."""
+
+    column: int
+    minus: int | None = None
+
+    def __call__(self, y: Sequence | np.ndarray, p: Sequence | np.ndarray) -> float:
+        scores = np.asarray(p, dtype=float)
+        value = auroc(y, scores[:, self.column])
+        return value if self.minus is None else value - auroc(y, scores[:, self.minus])
+
+
+class _WeightedAuroc:
+    """``auroc`` of a resample from how often each row was drawn, with the rows sorted once, not per resample.
+
+    The Mann-Whitney U of a resample is the sum, over its tie groups of scores, of the drawn events there times
+    (drawn non-events below + half those tied): integer and half-integer sums, exact in float64 at any cohort
+    size this handles (under 2**53), so the value is ``auroc``'s on the resampled rows to the last bit (tested).
+    """
+
+    def __init__(self, y: np.ndarray, s: np.ndarray) -> None:
+        self.order = np.argsort(s, kind="mergesort")
+        self.event = y[self.order]
+        self.groups = np.concatenate(([0], np.flatnonzero(np.diff(s[self.order])) + 1))
+
+    def __call__(self, weights: np.ndarray) -> float:
+        drawn = weights[self.order]
+        events = np.add.reduceat(np.where(self.event, drawn, 0.0), self.groups)
+        others = np.add.reduceat(np.where(self.event, 0.0, drawn), self.groups)
+        n_pos, n_neg = events.sum(), others.sum()
+        if n_pos == 0 or n_neg == 0:
+            return float("nan")
+        u = float(np.sum(events * (np.cumsum(others) - others + 0.5 * others)))
+        return float(u / (n_pos * n_neg))
+
+
+def _by_weights(metric: Metric, y: np.ndarray, s: np.ndarray) -> Callable[[np.ndarray], float] | None:
+    """``metric`` as a function of resampling weights, when it is an AUROC (``auroc`` on 1-D scores, or
+    ``AurocOf``) over scores without NaN; None otherwise (the metric is then called on the resampled rows)."""
+    if np.isnan(s).any():
+        return None
+    yb = y.astype(bool)
+    if metric is auroc and s.ndim == 1:
+        return _WeightedAuroc(yb, s)
+    if isinstance(metric, AurocOf) and s.ndim == 2:
+        first = _WeightedAuroc(yb, s[:, metric.column])
+        if metric.minus is None:
+            return first
+        second = _WeightedAuroc(yb, s[:, metric.minus])
+        return lambda w: first(w) - second(w)
+    return None
+
+
 def cluster_bootstrap(
     metrics: dict[str, Metric],
     y: Sequence | np.ndarray,
@@ -227,7 +282,9 @@ def cluster_bootstrap(
     """Percentile bootstrap intervals for several metrics, resampling PATIENTS (all their stays together) when
     ``groups`` is given: stays of one patient are correlated, so resampling stays would make the intervals too
     narrow. ``p`` may be 2-D (one column per score, for paired comparisons); each metric gets the resampled
-    rows. Resamples where a metric is undefined (one class only) are dropped for that metric."""
+    rows. Resamples where a metric is undefined (one class only) are dropped for that metric. AUROCs (``auroc``,
+    ``AurocOf``) are computed from how often each row was drawn, without sorting each resample: the same values
+    (see ``_WeightedAuroc``), several times faster (the validation step sorted ~4,000 resamples of each score)."""
     yb = np.asarray(y, dtype=float).ravel()
     s = np.asarray(p, dtype=float)
     if s.shape[0] != yb.size:
@@ -240,14 +297,18 @@ def cluster_bootstrap(
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {name: [] for name in metrics}
+    weighted = {name: _by_weights(metric, yb, s) for name, metric in metrics.items()}
     for _ in range(samples):
         chosen = rng.integers(0, codes.size, codes.size)
         sizes = counts[chosen]
         # Every chosen patient's stays: its first position repeated, plus 0..size-1 within the patient.
         within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         rows = order[np.repeat(starts[chosen], sizes) + within]
+        # How often each row was drawn: a row's patient's draws (all of a patient's stays come together).
+        weights = np.bincount(rows, minlength=yb.size).astype(float) if any(weighted.values()) else None
         for name, metric in metrics.items():
-            value = metric(yb[rows], s[rows])
+            by_weights = weighted[name]
+            value = metric(yb[rows], s[rows]) if by_weights is None else by_weights(weights)
             if not np.isnan(value):
                 draws[name].append(value)
     alpha = (1.0 - level) / 2.0

@@ -84,8 +84,8 @@ def _comparator(name: str, data: HeldOutPredictions, settings: ReportSettings) -
     both = np.column_stack([p, score[keep]])
     boot = metrics.cluster_bootstrap(
         {
-            "comparator": lambda yy, ss: metrics.auroc(yy, ss[:, 1]),
-            "difference": lambda yy, ss: metrics.auroc(yy, ss[:, 0]) - metrics.auroc(yy, ss[:, 1]),
+            "comparator": metrics.AurocOf(1),
+            "difference": metrics.AurocOf(0, minus=1),
         },
         y,
         both,

@@ -114,3 +114,39 @@ def test_cluster_bootstrap_interval_covers_the_estimate_and_widens_with_clusters
     # Same seed, same interval.
     again = metrics.cluster_bootstrap({"a": metrics.auroc}, y10, p10, patients, samples=300, seed=1)["a"]
     assert again == grouped
+
+
+def test_bootstrap_aurocs_from_draw_counts_equal_aurocs_of_the_resampled_rows_to_the_bit() -> None:
+    """``cluster_bootstrap`` computes ``auroc`` and ``AurocOf`` from how often each row was drawn; wrapped in a
+    lambda, the same metric is computed on the resampled rows (the plain path). Scores rounded to two decimals
+    (many ties), patients with one to four stays, a small sample (resamples with one class only are dropped)."""
+    rng = np.random.default_rng(8)
+    patients = np.repeat(np.arange(60), rng.integers(1, 5, 60))
+    y = (rng.random(patients.size) < 0.3).astype(int)
+    model = np.round(np.clip(0.3 * y + rng.random(patients.size) * 0.7, 0, 1), 2)
+    comparator = rng.integers(0, 8, patients.size).astype(float)  # a LACE-like integer score: heavy ties
+    both = np.column_stack([model, comparator])
+    fast = {"auroc": metrics.auroc, "comparator": metrics.AurocOf(1), "difference": metrics.AurocOf(0, minus=1)}
+    plain = {
+        "auroc": lambda yy, pp: metrics.auroc(yy, pp[:, 0]),
+        "comparator": lambda yy, pp: metrics.auroc(yy, pp[:, 1]),
+        "difference": lambda yy, pp: metrics.auroc(yy, pp[:, 0]) - metrics.auroc(yy, pp[:, 1]),
+    }
+    for groups in (patients, None):
+        one = metrics.cluster_bootstrap({"auroc": metrics.auroc}, y, model, groups, samples=400, seed=3)
+        two = metrics.cluster_bootstrap({"auroc": plain["auroc"]}, y, both, groups, samples=400, seed=3)
+        assert one["auroc"] == two["auroc"]
+        paired = metrics.cluster_bootstrap({k: fast[k] for k in ("comparator", "difference")}, y, both, groups,
+                                           samples=400, seed=3)  # fmt: skip
+        reference = metrics.cluster_bootstrap({k: plain[k] for k in ("comparator", "difference")}, y, both, groups,
+                                              samples=400, seed=3)  # fmt: skip
+        assert paired == reference
+        assert 0 < paired["difference"].samples <= 400
+    # Tiny resamples with one class only are dropped the same way on both paths.
+    few = metrics.cluster_bootstrap({"a": metrics.auroc}, y[:6], model[:6], samples=200, seed=1)["a"]
+    assert few == metrics.cluster_bootstrap({"a": plain["auroc"]}, y[:6], both[:6], samples=200, seed=1)["a"]
+    assert few.samples < 200
+    # NaN scores take the plain path (NaN where a resample holds one).
+    holed = model.copy()
+    holed[0] = np.nan
+    assert metrics.cluster_bootstrap({"a": metrics.auroc}, y, holed, samples=50, seed=1)["a"].samples < 50
