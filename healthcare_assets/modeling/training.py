@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
 from threadpoolctl import threadpool_limits
 
 from healthcare_assets.features.grouped_folds import stratified_group_folds
@@ -127,6 +126,8 @@ def _fit(
 
 
 def _fit_all(X: pd.DataFrame, y: np.ndarray, tasks: list[tuple], settings: TrainingSettings) -> list:
+    from joblib import Parallel, delayed, parallel_config  # imported by the step that trains, not at start-up
+
     params, seed = settings.hyperparameters, settings.seed
     jobs = [delayed(_fit)(name, params, seed, X, y, rows) for name, rows in tasks]
     if settings.workers == 1:
