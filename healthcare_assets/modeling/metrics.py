@@ -26,22 +26,38 @@ def _arrays(y: Sequence | np.ndarray, p: Sequence | np.ndarray) -> tuple[np.ndar
     return y_arr.astype(bool), p_arr
 
 
+class _MannWhitney:
+    """AUROC as the Mann-Whitney U statistic of rows drawn ``weights`` times each (all ones: ``auroc``), with the
+    rows sorted once: a bootstrap resample is scored from its draw counts without sorting it again.
+
+    U is the sum, over the tie groups of scores, of the drawn events there times (drawn non-events below + half
+    those tied): integer and half-integer sums, exact in float64 at any cohort size this handles (under 2**53),
+    so a resample's value is the same to the last bit as that of its rows listed out (tested).
+    """
+
+    def __init__(self, y: np.ndarray, s: np.ndarray) -> None:
+        self.order = np.argsort(s, kind="mergesort")
+        self.event = y[self.order]
+        self.groups = np.concatenate(([0], np.flatnonzero(np.diff(s[self.order])) + 1))
+
+    def __call__(self, weights: np.ndarray) -> float:
+        drawn = weights[self.order]
+        events = np.add.reduceat(np.where(self.event, drawn, 0.0), self.groups)
+        others = np.add.reduceat(np.where(self.event, 0.0, drawn), self.groups)
+        n_pos, n_neg = events.sum(), others.sum()
+        if n_pos == 0 or n_neg == 0:
+            return float("nan")
+        u = float(np.sum(events * (np.cumsum(others) - others + 0.5 * others)))
+        return float(u / (n_pos * n_neg))
+
+
 def auroc(y: Sequence | np.ndarray, p: Sequence | np.ndarray) -> float:
     """Area under the ROC curve: the Mann-Whitney U statistic with average ranks for ties; NaN with one class."""
     yb, s = _arrays(y, p)
     n_pos = int(yb.sum())
-    n_neg = yb.size - n_pos
-    if n_pos == 0 or n_neg == 0 or np.isnan(s).any():
+    if n_pos == 0 or n_pos == yb.size or np.isnan(s).any():
         return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    boundaries = np.flatnonzero(np.diff(sorted_s)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [s.size]))
-    ranks = np.empty(s.size, dtype=float)
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    u = ranks[yb].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    return _MannWhitney(yb, s)(np.ones(s.size))
 
 
 def auprc(y: Sequence | np.ndarray, p: Sequence | np.ndarray) -> float:
@@ -229,30 +245,6 @@ class AurocOf:
         return value if self.minus is None else value - auroc(y, scores[:, self.minus])
 
 
-class _WeightedAuroc:
-    """``auroc`` of a resample from how often each row was drawn, with the rows sorted once, not per resample.
-
-    The Mann-Whitney U of a resample is the sum, over its tie groups of scores, of the drawn events there times
-    (drawn non-events below + half those tied): integer and half-integer sums, exact in float64 at any cohort
-    size this handles (under 2**53), so the value is ``auroc``'s on the resampled rows to the last bit (tested).
-    """
-
-    def __init__(self, y: np.ndarray, s: np.ndarray) -> None:
-        self.order = np.argsort(s, kind="mergesort")
-        self.event = y[self.order]
-        self.groups = np.concatenate(([0], np.flatnonzero(np.diff(s[self.order])) + 1))
-
-    def __call__(self, weights: np.ndarray) -> float:
-        drawn = weights[self.order]
-        events = np.add.reduceat(np.where(self.event, drawn, 0.0), self.groups)
-        others = np.add.reduceat(np.where(self.event, 0.0, drawn), self.groups)
-        n_pos, n_neg = events.sum(), others.sum()
-        if n_pos == 0 or n_neg == 0:
-            return float("nan")
-        u = float(np.sum(events * (np.cumsum(others) - others + 0.5 * others)))
-        return float(u / (n_pos * n_neg))
-
-
 def _by_weights(metric: Metric, y: np.ndarray, s: np.ndarray) -> Callable[[np.ndarray], float] | None:
     """``metric`` as a function of resampling weights, when it is an AUROC (``auroc`` on 1-D scores, or
     ``AurocOf``) over scores without NaN; None otherwise (the metric is then called on the resampled rows)."""
@@ -260,12 +252,12 @@ def _by_weights(metric: Metric, y: np.ndarray, s: np.ndarray) -> Callable[[np.nd
         return None
     yb = y.astype(bool)
     if metric is auroc and s.ndim == 1:
-        return _WeightedAuroc(yb, s)
+        return _MannWhitney(yb, s)
     if isinstance(metric, AurocOf) and s.ndim == 2:
-        first = _WeightedAuroc(yb, s[:, metric.column])
+        first = _MannWhitney(yb, s[:, metric.column])
         if metric.minus is None:
             return first
-        second = _WeightedAuroc(yb, s[:, metric.minus])
+        second = _MannWhitney(yb, s[:, metric.minus])
         return lambda w: first(w) - second(w)
     return None
 
@@ -284,7 +276,7 @@ def cluster_bootstrap(
     narrow. ``p`` may be 2-D (one column per score, for paired comparisons); each metric gets the resampled
     rows. Resamples where a metric is undefined (one class only) are dropped for that metric. AUROCs (``auroc``,
     ``AurocOf``) are computed from how often each row was drawn, without sorting each resample: the same values
-    (see ``_WeightedAuroc``), several times faster (the validation step sorted ~4,000 resamples of each score)."""
+    (see ``_MannWhitney``), several times faster (the validation step sorted ~4,000 resamples of each score)."""
     yb = np.asarray(y, dtype=float).ravel()
     s = np.asarray(p, dtype=float)
     if s.shape[0] != yb.size:
