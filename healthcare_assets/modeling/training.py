@@ -10,7 +10,7 @@ The fits (per candidate: one per fold and one on the whole split) are independen
 side by side in ``workers`` processes (joblib's loky pool, as scikit-learn's own ``n_jobs``), the longest
 first, each fit with ``threads`` OpenMP/BLAS threads. Processes, not threads: boosting holds the GIL between
 its Cython loops, and two fitting threads took 17.0 s where one took 18.8 s (12 fits, 10,302 stays; 2 worker
-processes: 13.0 s, pool start-up included). Every fit sees the same rows and seed whichever worker runs it,
+processes: 13.8 s, pool start-up included). Every fit sees the same rows and seed whichever worker runs it,
 so the result is the same, bit for bit, with any number of workers (a test checks it).
 """
 
@@ -148,6 +148,7 @@ def _train(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, settings: Trainin
     keys = [(name, None) for name in order] + [(name, k) for name in order for k in range(len(splits))]
     tasks = [(name, None if k is None else splits[k]) for name, k in keys]
     done = dict(zip(keys, _fit_all(X, y, tasks, settings), strict=True))
+    params = settings.hyperparameters
     results = []
     for name in settings.candidates:
         oof = np.empty(len(y), dtype=float)
@@ -167,7 +168,6 @@ def _train(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, settings: Trainin
                 }
             )
         base, took = done[name, None]
-        params = settings.hyperparameters
         final = candidates.fit_reusing_folds(name, params, settings.seed, X, y, splits, scores, base=base)
         results.append(
             CandidateResult(
