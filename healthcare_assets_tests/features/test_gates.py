@@ -7,7 +7,14 @@ import polars as pl
 import pytest
 from pandera.errors import SchemaErrors
 
-from healthcare_assets.features import FeatureSpec, WindowSpec, check_leakage, matrix_columns, validate
+from healthcare_assets.features import (
+    FeatureSpec,
+    WindowSpec,
+    check_leakage,
+    matrix_columns,
+    validate,
+    verified_rows_sql,
+)
 from healthcare_assets.features.dictionary import ColumnDef, training_columns
 from healthcare_assets.features.gate import _obeys, gate_schema, schema
 from healthcare_assets_tests.features.helpers import build
@@ -66,6 +73,47 @@ def test_a_feature_that_sees_a_post_discharge_lab_fails_the_leakage_gate() -> No
     assert {f["stay_id"] for f in result.failures} == {stays[3]}
     planted = next(f for f in result.failures if f["column"] == "creatinine_around_latest")
     assert planted["matrix"] == 7.5 and planted["cut_history"] is None
+
+
+def _published(con, stays: list[str], changed: dict[str, tuple[str, object]] | None = None, version: str = "") -> None:
+    """``published``: the matrix as the warehouse holds it (``feature_spec``), with ``changed`` {stay: (column,
+    value)} set as if those rows had been built from other data."""
+    con.execute("CREATE OR REPLACE TABLE published AS SELECT * FROM _fx_matrix")
+    if version:
+        con.execute("UPDATE published SET feature_spec = ?", [version])
+    for stay, (column, value) in (changed or {}).items():
+        con.execute(f'UPDATE published SET "{column}" = ? WHERE stay_id = ?', [value, stay])
+
+
+def test_rows_identical_to_published_ones_are_not_checked_again_and_changed_ones_are() -> None:
+    w, stays = _world()
+    spec = FeatureSpec()
+    con = build(w, spec)
+    _published(con, stays, {stays[1]: ("sodium_stay_latest", 139.0), stays[4]: ("sex", "female")})
+    verified = verified_rows_sql(con, spec, "published")
+    assert {r[0] for r in con.execute(verified).fetchall()} == set(stays) - {stays[1], stays[4]}
+    result = check_leakage(con, spec, sample_size=0, verified=verified)
+    assert result.passed and (result.checked, result.stays, result.verified_before) == (2, 2, 4)
+    assert "4 more identical to published" in result.summary()
+    # Within the gate's tolerance a float is the same value; a NULL is not a value.
+    _published(con, stays, {stays[0]: ("sodium_stay_latest", 138.0 + 1e-9), stays[2]: ("sodium_stay_latest", None)})
+    assert {r[0] for r in con.execute(verified).fetchall()} == set(stays) - {stays[2]}
+    # Rows built under another feature spec, or a table without a compared column, verify nothing.
+    _published(con, stays, version="another-spec")
+    assert not con.execute(verified).fetchall()
+    con.execute("ALTER TABLE published DROP COLUMN sodium_stay_latest")
+    assert verified_rows_sql(con, spec, "published") is None
+
+
+def test_a_leak_in_a_row_that_changed_since_it_was_published_fails_the_gate() -> None:
+    w, stays = _world()
+    spec = FeatureSpec(windows=(WindowSpec("stay", None), WindowSpec("around", -24.0, 24.0)))
+    con = build(w, spec)
+    # The leaking row (stays[3] sees the lab 12 h after discharge) changed since publication; the rest did not.
+    _published(con, stays, {stays[3]: ("creatinine_around_latest", None)})
+    result = check_leakage(con, spec, sample_size=0, verified=verified_rows_sql(con, spec, "published"))
+    assert not result.passed and result.checked == 1 and result.verified_before == 5
+    assert {f["stay_id"] for f in result.failures} == {stays[3]}
 
 
 def _violations(col: ColumnDef) -> list[tuple[str, object]]:
