@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -102,11 +103,57 @@ def schema(columns: list[ColumnDef]) -> pa.DataFrameSchema:
     )
 
 
+@cache
+def _schema_class() -> type[pa.DataFrameSchema]:
+    """pandera's polars ``DataFrameSchema`` with a backend that resolves the frame's column names once.
+
+    pandera 0.35's ``collect_column_info`` resolves the LazyFrame's schema twice for every column of the schema:
+    for the 294-column matrix, 0.27 s of a 0.41 s validation, on 500 rows as on 14,000. The override does what
+    it does with the names read once; the backend is registered for this subclass only."""
+    import pandera.polars as pa
+    from pandera.backends.base import ColumnInfo
+    from pandera.backends.polars.container import DataFrameSchemaBackend
+    from pandera.errors import SchemaError
+
+    class Backend(DataFrameSchemaBackend):
+        def collect_column_info(self, check_obj: pl.LazyFrame, schema: pa.DataFrameSchema) -> ColumnInfo:
+            present = check_obj.collect_schema().names()
+            have = set(present)
+            names: list = []
+            absent: list = []
+            patterns: list = []
+            for name, column in schema.columns.items():
+                if column.regex:
+                    try:
+                        names.extend(column.get_backend(check_obj).get_regex_columns(column, check_obj))
+                        patterns.append(column.selector)
+                    except SchemaError:
+                        pass
+                elif name in have:
+                    names.append(name)
+                elif column.required:
+                    absent.append(name)
+            return ColumnInfo(
+                sorted_column_names=dict.fromkeys(names),
+                expanded_column_names=frozenset(names),
+                destuttered_column_names=[*present],
+                absent_column_names=absent,
+                regex_match_patterns=patterns,
+            )
+
+    class GateSchema(pa.DataFrameSchema):
+        pass
+
+    for frame_type in (pl.LazyFrame, pl.DataFrame):
+        GateSchema.register_backend(frame_type, Backend, force=True)
+    return GateSchema
+
+
 def gate_schema(columns: list[ColumnDef]) -> pa.DataFrameSchema:
     """The deciding schema: ``schema``'s rules, with every column's value rules in one table check."""
     import pandera.polars as pa
 
-    return pa.DataFrameSchema(
+    return _schema_class()(
         {c.name: pa.Column(_DTYPES[c.dtype], nullable=True, unique=c.name == "stay_id") for c in columns},
         checks=[
             pa.Check(_all_columns_obey(columns), name="column_rules"),

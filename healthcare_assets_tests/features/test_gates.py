@@ -191,3 +191,34 @@ def test_the_gate_and_the_per_column_schema_agree_on_each_kind_of_rule() -> None
             gate_schema(columns).validate(broken, lazy=True)
         with pytest.raises(SchemaErrors):
             schema(columns).validate(broken, lazy=True)
+
+
+def test_the_gate_reads_column_names_once_and_reports_as_stock_pandera_does() -> None:
+    """gate_schema's class overrides pandera's column-presence bookkeeping (for speed): on a valid frame and on
+    every table-wide breakage, it finds exactly the failure cases stock pandera finds with the same schema."""
+    import pandera.polars as pa
+
+    w, _ = _world()
+    columns = matrix_columns(FeatureSpec())
+    frame = build(w, FeatureSpec()).sql("SELECT * FROM _fx_matrix").pl()
+    ours = gate_schema(columns)
+    stock = pa.DataFrameSchema(ours.columns, checks=ours.checks, strict=True, ordered=True)
+    assert type(ours.get_backend(frame)) is not type(stock.get_backend(frame))
+
+    def cases(schema_: pa.DataFrameSchema, data: pl.DataFrame) -> list[tuple]:
+        try:
+            schema_.validate(data, lazy=True)
+        except SchemaErrors as exc:
+            found = exc.failure_cases.select("column", "check", "failure_case")  # the context names the class
+            return sorted(found.cast(pl.Utf8).rows(), key=str)
+        return []
+
+    assert cases(ours, frame) == cases(stock, frame) == []
+    for broken in (
+        frame.with_columns(pl.lit(1).alias("surprise")),
+        frame.drop("sodium_stay_latest", "sex"),
+        frame.select(list(reversed(frame.columns))),
+        frame.with_columns(pl.col("age_at_admission").cast(pl.Utf8)),
+        pl.concat([frame, frame.head(1)]),
+    ):
+        assert cases(ours, broken) == cases(stock, broken) != []
