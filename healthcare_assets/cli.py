@@ -350,10 +350,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"(steps: {steps.get(args.executor, 'each in a fresh interpreter')}; --executor)"
     )
     with open_instance() as instance:
-        if args.executor == "in_process":  # pandas and pandera, for later steps, while the first ones run in DuckDB
-            from healthcare_assets.warm_imports import import_in_background
-
-            import_in_background()
         result = launch_batch(
             instance,
             batch_id,

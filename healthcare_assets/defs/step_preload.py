@@ -3,16 +3,21 @@ opened once and closed, so every forked step inherits what opening it imports an
 environment libraries, the schema's head revision) instead of paying for it again: measured, a forked step's
 ``DagsterInstance.from_ref`` took 70-80 ms without this and 30-45 ms with it.
 
-It also imports pandas and pandera (``warm_imports``), which most later steps would otherwise import themselves.
+It also imports pandas and pandera (``STEP_LIBRARIES``), which most steps after profiling import (pyarrow imports
+pandas when the published-profile check builds Arrow tables from lists; the feature gates validate with pandera):
+each forked step would otherwise import them again, 0.5-0.8 s each on the 2-core machine.
 Only the fork server imports this module (``fork_server.STEP_PRELOAD``); the CLI, which opens its own instance
 anyway, imports ``preload`` alone. The instance is opened under the same inter-process lock as the CLI's
 (``open_instance``): on a first run both would otherwise create the tables at once. Like ``preload``, nothing here
 may raise (the fork server would die); if opening fails, steps open it cold and report the problem themselves.
 """
 
+import importlib
+
 from healthcare_assets.defs.preload import configured_dagster_home  # imports and resolves everything first
 from healthcare_assets.gc_tuning import imports_without_gc
-from healthcare_assets.warm_imports import import_now
+
+STEP_LIBRARIES = ("pandas", "pandera.polars", "pandera.errors")
 
 
 def _open_instance_once() -> None:
@@ -23,7 +28,11 @@ def _open_instance_once() -> None:
 
 
 with imports_without_gc():
-    import_now()  # pandas and pandera, which the feature gates and the model steps import (warm_imports)
+    for _name in STEP_LIBRARIES:
+        try:
+            importlib.import_module(_name)
+        except Exception:  # noqa: BLE001 - see the module docstring (the step imports it and reports the failure)
+            break
 if configured_dagster_home():
     with imports_without_gc():
         try:

@@ -31,7 +31,7 @@ def test_the_fork_server_preloads_the_opened_instance(tmp_path: Path) -> None:
     done = _run({"DAGSTER_HOME": str(home)})
     assert done.returncode == 0, done.stderr
     # The schema head resolved, the lazily imported libraries loaded, and pandas and pandera, which the later
-    # steps would each import again (warm_imports).
+    # steps would each import again (STEP_LIBRARIES).
     assert done.stdout.split() == ["1", "True", "True"]
     assert (home / "history" / "runs.db").exists()
 
