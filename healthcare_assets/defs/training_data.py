@@ -138,7 +138,9 @@ class TrainingSetConfig(Config):
             LEAKAGE_CHECK,
             asset="training_set",
             blocking=True,
-            description="Features recomputed from each sampled stay's history cut at its discharge are identical.",
+            description="Features recomputed from each sampled stay's history cut at its discharge are identical. "
+            "Rows identical to published feature_matrix rows, which passed this check in their batch's build, are "
+            "not sampled again (metadata stays_verified_before).",
         ),
     ],
 )

@@ -75,7 +75,7 @@ def test_a_feature_that_sees_a_post_discharge_lab_fails_the_leakage_gate() -> No
     assert planted["matrix"] == 7.5 and planted["cut_history"] is None
 
 
-def _published(con, stays: list[str], changed: dict[str, tuple[str, object]] | None = None, version: str = "") -> None:
+def _published(con, changed: dict[str, tuple[str, object]] | None = None, version: str = "") -> None:
     """``published``: the matrix as the warehouse holds it (``feature_spec``), with ``changed`` {stay: (column,
     value)} set as if those rows had been built from other data."""
     con.execute("CREATE OR REPLACE TABLE published AS SELECT * FROM _fx_matrix")
@@ -89,17 +89,17 @@ def test_rows_identical_to_published_ones_are_not_checked_again_and_changed_ones
     w, stays = _world()
     spec = FeatureSpec()
     con = build(w, spec)
-    _published(con, stays, {stays[1]: ("sodium_stay_latest", 139.0), stays[4]: ("sex", "female")})
+    _published(con, {stays[1]: ("sodium_stay_latest", 139.0), stays[4]: ("sex", "female")})
     verified = verified_rows_sql(con, spec, "published")
     assert {r[0] for r in con.execute(verified).fetchall()} == set(stays) - {stays[1], stays[4]}
     result = check_leakage(con, spec, sample_size=0, verified=verified)
     assert result.passed and (result.checked, result.stays, result.verified_before) == (2, 2, 4)
     assert "4 more identical to published" in result.summary()
     # Within the gate's tolerance a float is the same value; a NULL is not a value.
-    _published(con, stays, {stays[0]: ("sodium_stay_latest", 138.0 + 1e-9), stays[2]: ("sodium_stay_latest", None)})
+    _published(con, {stays[0]: ("sodium_stay_latest", 138.0 + 1e-9), stays[2]: ("sodium_stay_latest", None)})
     assert {r[0] for r in con.execute(verified).fetchall()} == set(stays) - {stays[2]}
     # Rows built under another feature spec, or a table without a compared column, verify nothing.
-    _published(con, stays, version="another-spec")
+    _published(con, version="another-spec")
     assert not con.execute(verified).fetchall()
     con.execute("ALTER TABLE published DROP COLUMN sodium_stay_latest")
     assert verified_rows_sql(con, spec, "published") is None
@@ -110,7 +110,7 @@ def test_a_leak_in_a_row_that_changed_since_it_was_published_fails_the_gate() ->
     spec = FeatureSpec(windows=(WindowSpec("stay", None), WindowSpec("around", -24.0, 24.0)))
     con = build(w, spec)
     # The leaking row (stays[3] sees the lab 12 h after discharge) changed since publication; the rest did not.
-    _published(con, stays, {stays[3]: ("creatinine_around_latest", None)})
+    _published(con, {stays[3]: ("creatinine_around_latest", None)})
     result = check_leakage(con, spec, sample_size=0, verified=verified_rows_sql(con, spec, "published"))
     assert not result.passed and result.checked == 1 and result.verified_before == 5
     assert {f["stay_id"] for f in result.failures} == {stays[3]}
