@@ -475,14 +475,16 @@ def _profile_metadata(result: ProfileResult, published: PublishedProfile, audit_
 def _store_profile(home: DataHome, batch_id: str, published: PublishedProfile) -> None:
     """Counts and rates only (no values, no dates; names allow-listed or replaced) go to the warehouse, for trends
     across batches."""
-    warehouse = home.warehouse()
     tables = {
         "fhir_profile_types": published.types,
         "fhir_profile_elements": published.elements,
         "fhir_profile_code_systems": published.code_systems,
         "fhir_profile_references": published.references,
     }
-    for table, rows in tables.items():
-        if rows:
-            frame = pl.DataFrame(rows).with_columns(pl.lit(batch_id).alias("batch_id"))
-            warehouse.replace_partition(table, frame, "batch_id", batch_id)
+    frames = {
+        table: pl.DataFrame(rows).with_columns(pl.lit(batch_id).alias("batch_id"))
+        for table, rows in tables.items()
+        if rows
+    }
+    if frames:  # one transaction: the four tables always describe the same profile of the batch
+        home.warehouse().replace_partition_frames(frames, "batch_id", batch_id)

@@ -193,18 +193,28 @@ class SharedDuckDB:
 
     def replace_partition(self, table: str, frame: Any, key_column: str, key_value: str) -> int:
         """Replace one partition's rows with a small in-memory frame (polars/pandas/arrow), atomically."""
-        name, key = quote_ident(table), quote_ident(key_column)
+        return self.replace_partition_frames({table: frame}, key_column, key_value)[table]
+
+    def replace_partition_frames(self, frames: dict[str, Any], key_column: str, key_value: str) -> dict[str, int]:
+        """Replace one partition of several tables with small in-memory frames in ONE transaction and one
+        connection: all are written, or none (each connection costs an open and a checkpoint of the file)."""
+        key = quote_ident(key_column)
+        incoming = {table: f"_incoming_{i}" for i, table in enumerate(frames)}
         with self.connect() as con:
-            con.register("_incoming", frame)
+            for table, frame in frames.items():
+                con.register(incoming[table], frame)
             try:
                 with transaction(con):
-                    con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM _incoming LIMIT 0")
-                    _add_missing_columns(con, table, "_incoming")
-                    con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
-                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-            finally:
-                con.unregister("_incoming")
-        return len(frame)
+                    for table in frames:
+                        name, source = quote_ident(table), incoming[table]
+                        con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {source} LIMIT 0")
+                        _add_missing_columns(con, table, source)
+                        con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {source}")
+            finally:  # after the transaction ended (an aborted one refuses every statement, this one too)
+                for source in incoming.values():
+                    con.unregister(source)
+        return {table: len(frame) for table, frame in frames.items()}
 
     def delete_key_everywhere(self, key_column: str, key_value: str) -> dict[str, int]:
         """Delete the rows whose ``key_column`` equals ``key_value`` from every table that has that column, in

@@ -42,6 +42,23 @@ def test_replace_partition_is_atomic(tmp_path: Path) -> None:
     assert warehouse.query("SELECT v FROM t ORDER BY v") == [(1,), (2,)]
 
 
+def test_replace_partition_frames_writes_all_tables_or_none(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    first = {"t": pl.DataFrame({"batch_id": ["a"], "v": [1]}), "u": pl.DataFrame({"batch_id": ["a"], "w": [10]})}
+    assert warehouse.replace_partition_frames(first, "batch_id", "a") == {"t": 1, "u": 1}
+    again = {
+        "t": pl.DataFrame({"batch_id": ["a", "a"], "v": [2, 3]}),
+        "u": pl.DataFrame({"batch_id": ["a"], "w": ["not an int"]}),  # fails after t's rows were replaced
+    }
+    with pytest.raises(duckdb.ConversionException):
+        warehouse.replace_partition_frames(again, "batch_id", "a")
+    assert warehouse.query("SELECT v FROM t") == [(1,)]
+    assert warehouse.query("SELECT w FROM u") == [(10,)]
+    second = {"t": pl.DataFrame({"batch_id": ["b"], "v": [4]}), "u": pl.DataFrame({"batch_id": ["b"], "w": [40]})}
+    warehouse.replace_partition_frames(second, "batch_id", "b")
+    assert warehouse.query("SELECT batch_id, v FROM t ORDER BY 1") == [("a", 1), ("b", 4)]
+
+
 def test_a_new_column_is_added_to_an_existing_table(tmp_path: Path) -> None:
     """A warehouse written by an older release gains the columns a newer one publishes (older rows: NULL)."""
     warehouse = Warehouse(tmp_path / "w.duckdb")
