@@ -21,7 +21,9 @@ load it (see ``model_format``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +104,8 @@ def build(name: str, params: Hyperparameters, seed: int) -> BaseEstimator:
 
 def fit_base(name: str, params: Hyperparameters, seed: int, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
     """A candidate without recalibration (the cross-validation's fold models: ranking metrics only)."""
-    return build(name, params, seed).fit(X, y)
+    with _empty_columns_quiet():
+        return build(name, params, seed).fit(X, y)
 
 
 def fit(
@@ -114,7 +117,21 @@ def fit(
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> BaseEstimator:
     """The candidate fitted on all of ``X`` with a sigmoid recalibration learned out of fold on ``folds``."""
-    return _recalibrated(name, params, seed, folds).fit(X, y)
+    with _empty_columns_quiet():
+        return _recalibrated(name, params, seed, folds).fit(X, y)
+
+
+@contextmanager
+def _empty_columns_quiet() -> Iterator[None]:
+    """Silences the two numpy warnings ``VarianceThreshold`` raises for a column with no value in the training rows
+    (a lab no stay has; "All-NaN slice encountered", "Degrees of freedom <= 0"): dropping such columns is its job
+    here. Only warnings attributed to that module; the fits run in worker processes, which do not inherit the
+    command line's filters, so without this a run printed a dozen of them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=RuntimeWarning, module=r"sklearn\.feature_selection\._variance_threshold"
+        )
+        yield
 
 
 RECALIBRATION = "sigmoid"

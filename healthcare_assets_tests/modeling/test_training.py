@@ -253,3 +253,20 @@ def test_the_same_data_under_other_pseudonyms_trains_the_same_models(tmp_path, t
         np.testing.assert_array_equal(
             x.estimator.predict_proba(first.X("test")), y.estimator.predict_proba(second.X("test"))
         )
+
+
+def test_a_column_without_values_is_dropped_without_warnings() -> None:
+    """A lab no training stay has is an all-NaN column: boosting's VarianceThreshold drops it silently, while any
+    other RuntimeWarning still shows."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "never_measured": np.full(200, np.nan), "b": rng.normal(size=200)})
+    y = (X["a"] + rng.normal(scale=0.5, size=200) > 0).astype(int).to_numpy()
+    params = candidates.Hyperparameters(gb_max_iter=20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = candidates.fit_base(candidates.BOOSTING, params, 0, X, y)
+        warnings.warn("still shown", RuntimeWarning, stacklevel=1)
+    assert list(model.named_steps["drop_empty"].get_support()) == [True, False, True]
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == ["still shown"]
