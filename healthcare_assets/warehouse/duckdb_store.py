@@ -170,20 +170,15 @@ class SharedDuckDB:
             with transaction(con):
                 for table, source_sql in sources.items():
                     name = quote_ident(table)
-                    exists = con.execute(
-                        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-                    ).fetchall()[0][0]
                     if source_sql is None:
+                        exists = con.execute(
+                            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+                        ).fetchall()[0][0]
                         if exists:
                             con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
                         written[table] = 0
                         continue
-                    if not exists:
-                        con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({source_sql}) LIMIT 0")
-                    else:  # a newer release adds a column (deidentified_encounter.followup_complete_30d) or retires one
-                        _add_missing_columns(con, table, f"({source_sql})")
-                    con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
-                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({source_sql})")
+                    _replace_key_rows(con, table, f"({source_sql})", key_column, key_value)
                     written[table] = con.execute(
                         f"SELECT count(*) FROM {name} WHERE {key} = ?", [key_value]
                     ).fetchall()[0][0]
@@ -198,19 +193,14 @@ class SharedDuckDB:
     def replace_partition_frames(self, frames: dict[str, Any], key_column: str, key_value: str) -> dict[str, int]:
         """Replace one partition of several tables with small in-memory frames in ONE transaction and one
         connection: all are written, or none (each connection costs an open and a checkpoint of the file)."""
-        key = quote_ident(key_column)
         incoming = {table: f"_incoming_{i}" for i, table in enumerate(frames)}
         with self.connect() as con:
             for table, frame in frames.items():
                 con.register(incoming[table], frame)
             try:
                 with transaction(con):
-                    for table in frames:
-                        name, source = quote_ident(table), incoming[table]
-                        con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {source} LIMIT 0")
-                        _add_missing_columns(con, table, source)
-                        con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
-                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {source}")
+                    for table, source in incoming.items():
+                        _replace_key_rows(con, table, source, key_column, key_value)
             finally:  # after the transaction ended (an aborted one refuses every statement, this one too)
                 for source in incoming.values():
                     con.unregister(source)
@@ -296,6 +286,17 @@ RETIRED_COLUMNS = {
     "deidentified_patient": ("data_end_offset_h",),
     "readmission_cohort": ("followup_end_offset_h",),
 }
+
+
+def _replace_key_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, key_column: str, key_value: str) -> None:
+    """Inside the caller's transaction: ``table`` created in ``source``'s shape if missing (else brought up to it,
+    ``_add_missing_columns``), then its rows whose ``key_column`` is ``key_value`` replaced by ``source``'s rows.
+    ``source`` is a relation name or a parenthesised SELECT."""
+    name, key = quote_ident(table), quote_ident(key_column)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {source} LIMIT 0")
+    _add_missing_columns(con, table, source)
+    con.execute(f"DELETE FROM {name} WHERE {key} = ?", [key_value])
+    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {source}")
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
